@@ -1,0 +1,18 @@
+# ckpk: CAR T-cell cellular kinetics from instrument files to PK tables.
+# Wiring only: each stage is a file in workflow/rules/, its logic is in src/ckpk.
+from snakemake.utils import min_version
+
+min_version("8.20")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/ingest.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,174 @@
+"""The ``ckpk`` command (SPEC §6).
+
+Heavy modules are imported inside each command so that ``ckpk --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ckpk import __version__
+from ckpk.errors import CkpkError
+
+
+def _column_help(title: str, docs: dict[str, str]) -> str:
+    width = max(len(name) for name in docs)
+    lines = [title] + [f"  {name.ljust(width)}  {text}" for name, text in docs.items()]
+    return "\n".join(lines)
+
+
+def _parse_lloq(items: Sequence[str]) -> dict[str, float]:
+    result: dict[str, float] = {}
+    for item in items:
+        analyte, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            result[analyte.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--lloq {item!r}: expected ANALYTE=VALUE, e.g. car_copies_per_ug=25"
+            ) from None
+    return result
+
+
+def _cmd_nca(args: argparse.Namespace) -> None:
+    from ckpk.pk.concentrations import read_concentrations
+    from ckpk.pk.nca import NCA_COLUMNS, nca_table
+    from ckpk.tables import write_tsv
+
+    concentrations = read_concentrations(args.input)
+    subjects = None
+    if args.subjects:
+        from ckpk.inputs import read_subjects
+
+        subjects = read_subjects(args.subjects)
+    result = nca_table(concentrations, method=args.method, end=args.end, subjects=subjects)
+    write_tsv(result, args.output, columns=NCA_COLUMNS, sort_by=["subject_id", "analyte"])
+
+
+def _cmd_fit(args: argparse.Namespace) -> None:
+    from ckpk.pk.concentrations import read_concentrations
+    from ckpk.pk.model import MODEL_FIT_COLUMNS, fit_table
+    from ckpk.tables import write_tsv
+
+    concentrations = read_concentrations(args.input)
+    result = fit_table(concentrations, lloq=_parse_lloq(args.lloq), end=args.end)
+    write_tsv(result, args.output, columns=MODEL_FIT_COLUMNS, sort_by=["subject_id", "analyte"])
+
+
+def _cmd_simulate(args: argparse.Namespace) -> None:
+    from ckpk.simulate import SimulationSettings, simulate_trial
+
+    settings = SimulationSettings(
+        n_subjects=args.subjects, seed=args.seed, events_per_file=args.events
+    )
+    summary = simulate_trial(Path(args.out_dir), settings)
+    print(summary, file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ckpk",
+        description="CAR T-cell cellular kinetics: NCA, kinetic-model fits and a simulated "
+        "trial. The whole pipeline (FCS gating, qPCR, PK, report) runs with `snakemake`.",
+    )
+    parser.add_argument("--version", action="version", version=f"ckpk {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    try:
+        from ckpk.pk.nca import NCA_COLUMN_DOC
+    except ImportError:  # pragma: no cover - only while the module is being written
+        NCA_COLUMN_DOC = {}
+    nca = commands.add_parser(
+        "nca",
+        help="non-compartmental analysis (PKNCA 0.12.1 rules) of a concentrations table",
+        description="Non-compartmental analysis per subject x analyte, following the rules "
+        "and defaults of PKNCA 0.12.1 (SPEC §5). INPUT has the columns of "
+        "pk/concentrations.tsv: subject_id, analyte, day, value, blq (and optionally unit, "
+        "lloq, source). BLQ rows count as 0; screening days (< 0) are left out.",
+        epilog=_column_help("output columns:", NCA_COLUMN_DOC) if NCA_COLUMN_DOC else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    nca.add_argument("input", metavar="INPUT.tsv", help="concentrations table")
+    nca.add_argument("-o", "--output", required=True, metavar="OUT.tsv", help="NCA table to write")
+    nca.add_argument(
+        "--method",
+        choices=["lin-up/log-down", "linear"],
+        default="lin-up/log-down",
+        help="AUC rule: linear trapezoid, or log trapezoid where the level falls and neither "
+        "end is 0 (default: %(default)s)",
+    )
+    nca.add_argument(
+        "--end",
+        type=float,
+        default=28.0,
+        help="end day of the partial AUC auc_0_28 (PKNCA aucint.last over [0, END]; "
+        "default %(default)g)",
+    )
+    nca.add_argument(
+        "--subjects",
+        metavar="subjects.tsv",
+        help="subject sheet giving dose_level per subject (optional)",
+    )
+    nca.set_defaults(func=_cmd_nca)
+
+    try:
+        from ckpk.pk.model import MODEL_COLUMN_DOC
+    except ImportError:  # pragma: no cover
+        MODEL_COLUMN_DOC = {}
+    fit = commands.add_parser(
+        "fit",
+        help="fit the expansion/contraction/persistence model (Stein 2019) per subject",
+        description="Fit the piecewise kinetic model of Stein et al. 2019 per subject x "
+        "analyte on the log scale, BLQ observations censored at their LLOQ. INPUT has the "
+        "columns of pk/concentrations.tsv.",
+        epilog=_column_help("output columns:", MODEL_COLUMN_DOC) if MODEL_COLUMN_DOC else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fit.add_argument("input", metavar="INPUT.tsv", help="concentrations table")
+    fit.add_argument("-o", "--output", required=True, metavar="OUT.tsv", help="fit table to write")
+    fit.add_argument(
+        "--lloq",
+        action="append",
+        default=[],
+        metavar="ANALYTE=VALUE",
+        help="LLOQ for BLQ rows whose lloq cell is empty (repeatable)",
+    )
+    fit.add_argument(
+        "--end", type=float, default=28.0, help="end day of the model AUC (default %(default)g)"
+    )
+    fit.set_defaults(func=_cmd_fit)
+
+    sim = commands.add_parser(
+        "simulate",
+        help="write a simulated CAR T trial (FCS files, qPCR plates, sheets, truth/)",
+        description="Write a whole simulated trial in the input-folder layout (SPEC §2) plus "
+        "a truth/ folder with the true values, for demos and tests.",
+    )
+    sim.add_argument("out_dir", metavar="OUT_DIR", help="folder to create")
+    sim.add_argument("--subjects", type=int, default=18, help="number of subjects (default 18)")
+    sim.add_argument("--seed", type=int, default=2019, help="random seed (default 2019)")
+    sim.add_argument(
+        "--events", type=int, default=100_000, help="events per FCS file (default 100000)"
+    )
+    sim.set_defaults(func=_cmd_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except CkpkError as exc:
+        print(f"ckpk {args.command}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

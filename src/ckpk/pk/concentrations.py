@@ -1,0 +1,108 @@
+"""The long concentrations table (``pk/concentrations.tsv``, SPEC §4).
+
+One row per subject × analyte × study day. It is the hand-over point between the
+assay stages (flow, qPCR) and the PK stages (NCA, model fit), and the input format of
+``ckpk nca`` and ``ckpk fit``, so it is validated here with messages naming the row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ckpk.errors import InputError
+
+CONCENTRATION_COLUMNS = [
+    "subject_id",
+    "analyte",
+    "day",
+    "value",
+    "unit",
+    "blq",
+    "lloq",
+    "source",
+]
+REQUIRED_COLUMNS = ["subject_id", "analyte", "day", "value", "blq"]
+
+# Analytes and their units (SPEC §4).
+ANALYTE_UNITS = {
+    "car_per_ul": "cells/uL",
+    "car_pct_cd3": "% of CD3+",
+    "car_copies_per_ug": "copies/ug gDNA",
+    "b_cells_per_ul": "cells/uL",
+}
+
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f", ""}
+
+
+def _parse_blq(value: object, row_label: str, source: str) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return False
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise InputError(f"{source}: {row_label}: blq must be true or false, not {value!r}")
+
+
+def validate_concentrations(table: pd.DataFrame, source: str = "concentrations") -> pd.DataFrame:
+    """Check and normalise a concentrations table.
+
+    Returns a copy with ``day``, ``value`` and ``lloq`` numeric and ``blq`` boolean.
+    Raises :class:`InputError` naming the row (1-based data row, as a spreadsheet shows
+    it after the header) for a missing column, a non-numeric day or value, or a
+    duplicate subject/analyte/day.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(
+            f"{source}: missing column(s) {', '.join(missing)}; a concentrations table needs "
+            f"{', '.join(REQUIRED_COLUMNS)} (and optionally unit, lloq, source)"
+        )
+    table = table.copy().reset_index(drop=True)
+    for column in ("unit", "lloq", "source"):
+        if column not in table.columns:
+            table[column] = np.nan
+    table["subject_id"] = table["subject_id"].astype(str).str.strip()
+    table["analyte"] = table["analyte"].astype(str).str.strip()
+    for column in ("day", "value", "lloq"):
+        raw = table[column]
+        numbers = pd.to_numeric(raw, errors="coerce")
+        bad = numbers.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+        if column == "day":
+            bad |= numbers.isna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(
+                f"{source}: row {i + 2} (subject {table.at[i, 'subject_id']}): "
+                f"{column} must be a number, not {raw.iloc[i]!r}"
+            )
+        table[column] = numbers.astype(float)
+    table["blq"] = [
+        _parse_blq(v, f"row {i + 2} (subject {s})", source)
+        for i, (v, s) in enumerate(zip(table["blq"], table["subject_id"], strict=True))
+    ]
+    duplicated = table.duplicated(["subject_id", "analyte", "day"], keep="first")
+    if duplicated.any():
+        i = int(np.flatnonzero(duplicated.to_numpy())[0])
+        raise InputError(
+            f"{source}: row {i + 2}: duplicate subject/analyte/day "
+            f"({table.at[i, 'subject_id']}, {table.at[i, 'analyte']}, day {table.at[i, 'day']:g})"
+        )
+    return table
+
+
+def read_concentrations(path: str | Path) -> pd.DataFrame:
+    """Read and validate a concentrations TSV (the ``ckpk nca`` / ``ckpk fit`` input)."""
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_values=[""])
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot be read as a tab-separated table ({exc})") from exc
+    return validate_concentrations(table, source=str(path))

@@ -1,0 +1,1 @@
+"""ckpk.report."""

@@ -1,0 +1,133 @@
+"""End to end: snakemake on a small simulated trial.
+
+The expected ledger comes from the simulator's own record of what it wrote and which
+problems it planted (truth/problems.tsv), not from an earlier run of the workflow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ckpk.simulate import SimulationSettings, simulate_trial
+from ckpk.tables import read_tsv
+
+PROJECT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("workflow")]
+
+
+def run_snakemake(*config: str, targets: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "--cores", "2", "--config", *config, *targets]
+    return subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, timeout=1200)
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def small_trial(tmp_path_factory) -> Path:
+    trial = tmp_path_factory.mktemp("e2e") / "trial"
+    simulate_trial(trial, SimulationSettings(n_subjects=3, seed=5, events_per_file=3000, workers=1))
+    return trial
+
+
+@pytest.fixture(scope="module")
+def workflow_run(small_trial: Path, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    before = _digest(small_trial)
+    results = tmp_path_factory.mktemp("e2e_results") / "results"
+    proc = run_snakemake(f"input_dir={small_trial}", f"results_dir={results}")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    # Nothing is written inside the input folder.
+    assert _digest(small_trial) == before
+    return results, proc
+
+
+def test_ledger_accounts_for_every_file(small_trial: Path, workflow_run) -> None:
+    results, _ = workflow_run
+    ledger = read_tsv(results / "ledger.tsv")
+    files = sorted(p.relative_to(small_trial).as_posix() for p in small_trial.rglob("*"))
+    files = [f for f in files if (small_trial / f).is_file()]
+    assert sorted(ledger["file"]) == files
+    assert list(ledger.columns[:5]) == ["file", "kind", "status", "reason", "sha256"]
+    by_file = ledger.set_index("file")
+    problems = read_tsv(small_trial / "truth" / "problems.tsv")
+    ingest_problems = {
+        "unknown subject S99": "not in subjects.tsv",
+        "file name gives no subject/day and samples.tsv has no row": "does not give subject",
+        "duplicate subject/day": "duplicate subject/day",
+        "not an instrument file": "not an FCS file under flow/",
+    }
+    for row in problems.itertuples():
+        if row.problem in ingest_problems:
+            assert by_file.loc[row.file, "status"] in ("rejected", "ignored")
+            assert ingest_problems[row.problem] in by_file.loc[row.file, "reason"]
+    truth_files = [f for f in files if f.startswith("truth/")]
+    assert (by_file.loc[truth_files, "status"] == "ignored").all()
+    assert by_file.loc["subjects.tsv", "kind"] == "sheet"
+
+
+def test_manifest_identifies_good_files(small_trial: Path, workflow_run) -> None:
+    results, _ = workflow_run
+    manifest = read_tsv(results / "ingest" / "manifest.tsv")
+    truth = read_tsv(small_trial / "truth" / "flow.tsv")
+    problems = set(read_tsv(small_trial / "truth" / "problems.tsv")["file"])
+    fcs = manifest[manifest["kind"] == "fcs"].set_index("file")
+    good = truth[~truth["file"].isin(problems)].set_index("file")
+    # The truncated file passes ingest (it starts with FCS); the flow stage rejects it.
+    assert set(good.index) <= set(fcs.index)
+    for rel, row in good.iterrows():
+        assert fcs.loc[rel, "subject_id"] == row["subject_id"]
+        assert fcs.loc[rel, "day"] == row["day"]
+    plates = read_tsv(small_trial / "truth" / "plates.tsv")
+    assert set(manifest.loc[manifest["kind"] == "qpcr", "file"]) == set(plates["file"])
+
+
+def test_rerun_does_nothing_and_tables_are_byte_identical(
+    small_trial: Path, workflow_run, tmp_path: Path
+) -> None:
+    results, _ = workflow_run
+    again = run_snakemake(f"input_dir={small_trial}", f"results_dir={results}", "--dry-run")
+    assert again.returncode == 0
+    assert "Nothing to be done" in again.stdout + again.stderr
+    fresh = tmp_path / "results"
+    proc = run_snakemake(f"input_dir={small_trial}", f"results_dir={fresh}")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    tables = [p.relative_to(results) for p in results.rglob("*.tsv")]
+    assert tables
+    for rel in tables:
+        assert (fresh / rel).read_bytes() == (results / rel).read_bytes(), rel
+
+
+def test_bad_config_stops_before_any_job_naming_the_key(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    proc = run_snakemake(
+        f"input_dir={tmp_path}", f"results_dir={results}", "nca={auc_method: log}"
+    )
+    assert proc.returncode != 0
+    assert "config key nca.auc_method" in proc.stderr
+    assert not results.exists()
+    proc = run_snakemake(f"input_dir={tmp_path / 'nowhere'}", f"results_dir={results}")
+    assert proc.returncode != 0 and "config key input_dir" in proc.stderr
+
+
+def test_demo_is_generated_when_absent(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    results = tmp_path / "results"
+    proc = run_snakemake(
+        f"input_dir={demo}",
+        f"results_dir={results}",
+        f"demo={{dir: {demo}, subjects: 2, events: 2000}}",
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert (demo / "subjects.tsv").exists() and not (tmp_path / "demo.partial").exists()
+    ledger = read_tsv(results / "ledger.tsv")
+    assert (ledger["kind"] == "fcs").sum() >= 20

@@ -1,0 +1,44 @@
+# Ingest: the demo trial when needed, then every input file accounted for.
+
+
+rule demo_simulate:
+    output:
+        str(DEMO_DIR / "subjects.tsv"),
+    params:
+        out_dir=str(DEMO_DIR),
+        subjects=config["demo"]["subjects"],
+        seed=config["demo"]["seed"],
+        events=config["demo"]["events"],
+    log:
+        str(LOGS / "demo_simulate.log"),
+    threads: workflow.cores
+    script:
+        "../scripts/demo_simulate.py"
+
+
+checkpoint ingest_files:
+    input:
+        ingest_inputs,
+    output:
+        manifest=str(RESULTS / "ingest" / "manifest.tsv"),
+        ledger=str(RESULTS / "ingest" / "ledger.tsv"),
+        subjects=str(RESULTS / "ingest" / "subjects.tsv"),
+        samples=str(RESULTS / "ingest" / "samples.tsv"),
+    params:
+        input_dir=str(INPUT_DIR),
+        name_pattern=config["sample_name_pattern"],
+    log:
+        str(LOGS / "ingest_files.log"),
+    script:
+        "../scripts/ingest_files.py"
+
+
+rule ledger_merge:
+    input:
+        ingest=rules.ingest_files.output.ledger,
+    output:
+        str(RESULTS / "ledger.tsv"),
+    log:
+        str(LOGS / "ledger_merge.log"),
+    script:
+        "../scripts/ledger_merge.py"
