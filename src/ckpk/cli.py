@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 from ckpk import __version__
 from ckpk.errors import CkpkError
+
+
+def _wrap(text: str) -> str:
+    # Raw formatting keeps the column table aligned, so prose is wrapped here.
+    return textwrap.fill(text, width=88)
 
 
 def _column_help(title: str, docs: dict[str, str]) -> str:
@@ -86,10 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     nca = commands.add_parser(
         "nca",
         help="non-compartmental analysis (PKNCA 0.12.1 rules) of a concentrations table",
-        description="Non-compartmental analysis per subject x analyte, following the rules "
-        "and defaults of PKNCA 0.12.1 (SPEC §5). INPUT has the columns of "
-        "pk/concentrations.tsv: subject_id, analyte, day, value, blq (and optionally unit, "
-        "lloq, source). BLQ rows count as 0; screening days (< 0) are left out.",
+        description=_wrap(
+            "Non-compartmental analysis per subject x analyte, following the rules "
+            "and defaults of PKNCA 0.12.1 (SPEC §5). INPUT has the columns of "
+            "pk/concentrations.tsv: subject_id, analyte, day, value, blq (and optionally unit, "
+            "lloq, source). BLQ rows count as 0; screening days (< 0) are left out."
+        ),
         epilog=_column_help("output columns:", NCA_COLUMN_DOC) if NCA_COLUMN_DOC else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -123,9 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser(
         "fit",
         help="fit the expansion/contraction/persistence model (Stein 2019) per subject",
-        description="Fit the piecewise kinetic model of Stein et al. 2019 per subject x "
-        "analyte on the log scale, BLQ observations censored at their LLOQ. INPUT has the "
-        "columns of pk/concentrations.tsv.",
+        description=_wrap(
+            "Fit the piecewise kinetic model of Stein et al. 2019 per subject x "
+            "analyte on the log scale, BLQ observations censored at their LLOQ. INPUT has the "
+            "columns of pk/concentrations.tsv."
+        ),
         epilog=_column_help("output columns:", MODEL_COLUMN_DOC) if MODEL_COLUMN_DOC else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -146,8 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim = commands.add_parser(
         "simulate",
         help="write a simulated CAR T trial (FCS files, qPCR plates, sheets, truth/)",
-        description="Write a whole simulated trial in the input-folder layout (SPEC §2) plus "
-        "a truth/ folder with the true values, for demos and tests.",
+        description=_wrap(
+            "Write a whole simulated trial in the input-folder layout (SPEC §2) plus "
+            "a truth/ folder with the true values, for demos and tests."
+        ),
     )
     sim.add_argument("out_dir", metavar="OUT_DIR", help="folder to create")
     sim.add_argument("--subjects", type=int, default=18, help="number of subjects (default 18)")
