@@ -1,0 +1,39 @@
+"""Flow cytometry: FCS reading and checks, gating with FlowKit, absolute counts, QC plots.
+
+The public API is listed in ``__all__``. Names are imported on first use, so that
+``ckpk.flow.counts`` (pure pandas) does not pay the ~2 s FlowKit import.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "read_fcs": "fcs",
+    "check_channels": "fcs",
+    "technical_keywords": "fcs",
+    "TECHNICAL_KEYWORDS": "fcs",
+    "load_strategy": "strategy",
+    "resolve_gate": "strategy",
+    "resolve_gates": "strategy",
+    "gate_paths": "strategy",
+    "GATE_KEYS": "strategy",
+    "gate_sample": "gating",
+    "gate_events": "gating",
+    "gate_files": "gating",
+    "GatingOutcome": "gating",
+    "GATE_COUNT_COLUMNS": "gating",
+    "car_t_table": "counts",
+    "CAR_T_COLUMNS": "counts",
+    "plot_gates": "qc_plot",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ckpk.flow' has no attribute '{name}'")
+    return getattr(importlib.import_module(f"ckpk.flow.{module}"), name)

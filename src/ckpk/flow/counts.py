@@ -1,0 +1,243 @@
+"""CAR+ T cells per µL of blood and % of CD3+ from gate counts (SPEC §5).
+
+Absolute counts, as ISHAGE/ISCT single- and dual-platform counting define them:
+
+- single platform, with counting beads of known number in the tube::
+
+      cells/µL = gate events / bead events × beads_per_test / blood_ul
+
+- dual platform, scaling the lymphocyte gate by the haematology analyser's count::
+
+      cells/µL = gate events / lymphocyte-gate events × lymphocytes_per_ul
+
+Single platform is used whenever it can be (bead gate with events, beads per test and
+blood volume known); otherwise dual platform; otherwise ``car_per_ul`` stays empty while
+``car_pct_cd3`` is still reported. A file with fewer CAR+ events than ``flow.lloq_events``
+is below the limit of quantification (``blq`` true); the same factor turns
+``lloq_events`` into ``lloq_per_ul``, the LLOQ of that sample in cells/µL, which the PK
+stage uses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+SINGLE_PLATFORM = "single-platform beads"
+DUAL_PLATFORM = "dual-platform CBC"
+
+# SPEC §4 flow/car_t.tsv columns, then the working columns a reviewer needs.
+CAR_T_COLUMNS = [
+    "file",
+    "subject_id",
+    "day",
+    "events",
+    "cd3_count",
+    "car_count",
+    "car_pct_cd3",
+    "car_per_ul",
+    "blq",
+    "count_method",
+    "bead_count",
+    "lymphocyte_count",
+    "b_cell_count",
+    "b_cells_per_ul",
+    "lloq_per_ul",
+    "lloq_pct_cd3",
+    "compensation",
+    "flags",
+]
+
+# Accepted names for the gate roles: the short role or the config key (SPEC §3).
+_ROLE_ALIASES = {
+    "car": "car",
+    "car_gate": "car",
+    "cd3": "cd3",
+    "cd3_gate": "cd3",
+    "beads": "beads",
+    "bead": "beads",
+    "bead_gate": "beads",
+    "lymphocytes": "lymphocytes",
+    "lymphocyte": "lymphocytes",
+    "lymphocyte_gate": "lymphocytes",
+    "b_cells": "b_cells",
+    "b_cell": "b_cells",
+    "b_cell_gate": "b_cells",
+}
+
+
+def _roles(gates: Mapping[str, str | None]) -> dict[str, str | None]:
+    roles: dict[str, str | None] = dict.fromkeys(("car", "cd3", "beads", "lymphocytes", "b_cells"))
+    for key, path in gates.items():
+        role = _ROLE_ALIASES.get(key)
+        if role is None:
+            raise KeyError(f"unknown gate role '{key}' (use {', '.join(sorted(_ROLE_ALIASES))})")
+        roles[role] = path or None
+    for role in ("car", "cd3"):
+        if roles[role] is None:
+            raise KeyError(f"the {role} gate is required")
+    return roles
+
+
+def _number(value: object) -> float:
+    """A finite float or NaN (empty cells, text and None become NaN)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def _file_events(rows: pd.DataFrame) -> float:
+    if "events" in rows and rows["events"].notna().any():
+        return _number(rows["events"].dropna().iloc[0])
+    top = rows[rows["parent"] == "/root"] if "parent" in rows else rows.iloc[0:0]
+    return _number(top["parent_count"].iloc[0]) if len(top) else math.nan
+
+
+def _absolute_factor(
+    counts: dict[str, float],
+    roles: dict[str, str | None],
+    sample: Mapping[str, object],
+    flags: list[str],
+) -> tuple[float, str]:
+    """Cells/µL per gate event and the counting method (NaN, "" when none applies)."""
+    bead_gate = roles["beads"]
+    if bead_gate is not None:
+        beads = counts.get(bead_gate, math.nan)
+        per_test = _number(sample.get("beads_per_test"))
+        blood_ul = _number(sample.get("blood_ul"))
+        if beads == 0:
+            flags.append("bead gate has 0 events: no single-platform count")
+        elif math.isnan(beads):
+            flags.append(f"bead gate {bead_gate} missing from the gate counts")
+        elif per_test > 0 and blood_ul > 0:
+            return per_test / (beads * blood_ul), SINGLE_PLATFORM
+        else:
+            flags.append("beads counted but beads_per_test/blood_ul not given")
+    lymph_gate = roles["lymphocytes"]
+    lymphs_per_ul = _number(sample.get("lymphocytes_per_ul"))
+    if lymph_gate is not None and not math.isnan(lymphs_per_ul) and lymphs_per_ul >= 0:
+        lymph_events = counts.get(lymph_gate, math.nan)
+        if lymph_events > 0:
+            return lymphs_per_ul / lymph_events, DUAL_PLATFORM
+        flags.append("lymphocyte gate has 0 events: no dual-platform count")
+    flags.append("no usable bead or CBC lymphocyte count: car_per_ul not computed")
+    return math.nan, ""
+
+
+def car_t_table(
+    gate_counts: pd.DataFrame,
+    samples: pd.DataFrame,
+    gates: Mapping[str, str | None],
+    lloq_events: float,
+) -> pd.DataFrame:
+    """One row per FCS file with CAR+ T cells as % of CD3+ and per µL (columns
+    :data:`CAR_T_COLUMNS`).
+
+    ``gate_counts``: the table from :func:`ckpk.flow.gating.gate_files` (file, gate_path,
+    count, parent, parent_count, events, compensation, notes). ``samples``: one row per
+    file with ``file``, ``subject_id``, ``day`` and, where known, ``lymphocytes_per_ul``,
+    ``beads_per_test``, ``blood_ul``. ``gates``: gate paths by role (``car``, ``cd3``,
+    ``beads``, ``lymphocytes``, ``b_cells``, or the config keys ``car_gate`` ...).
+    """
+    roles = _roles(gates)
+    lloq = _number(lloq_events)
+    if math.isnan(lloq) or lloq < 0:
+        raise ValueError(f"lloq_events must be a number >= 0, got {lloq_events!r}")
+    by_file = {}
+    if len(samples):
+        for record in samples.to_dict("records"):
+            by_file.setdefault(str(record.get("file")), record)
+    rows = []
+    files = list(dict.fromkeys(gate_counts["file"].astype(str))) if len(gate_counts) else []
+    for file in files:
+        file_rows = gate_counts[gate_counts["file"].astype(str) == file]
+        counts = {
+            str(p): _number(c)
+            for p, c in zip(file_rows["gate_path"], file_rows["count"], strict=True)
+        }
+        flags: list[str] = []
+        if "notes" in file_rows:
+            flags += [n for n in dict.fromkeys(file_rows["notes"].dropna().astype(str)) if n]
+        sample = by_file.get(file)
+        if sample is None:
+            flags.append("no subject_id/day for this file")
+            sample = {}
+
+        def count(role: str, flags: list[str] = flags, counts: dict = counts) -> float:
+            path = roles[role]
+            if path is None:
+                return math.nan
+            if path not in counts:
+                flags.append(f"gate {path} missing from the gate counts")
+                return math.nan
+            return counts[path]
+
+        cd3, car = count("cd3"), count("car")
+        beads, lymphs, b_cells = count("beads"), count("lymphocytes"), count("b_cells")
+        factor, method = _absolute_factor(counts, roles, sample, flags)
+        if cd3 > 0:
+            car_pct_cd3 = 100.0 * car / cd3
+            lloq_pct_cd3 = 100.0 * lloq / cd3
+        else:
+            car_pct_cd3 = lloq_pct_cd3 = math.nan
+            if cd3 == 0:
+                flags.append("CD3 gate has 0 events: car_pct_cd3 not computed")
+        blq: object = bool(car < lloq) if not math.isnan(car) else pd.NA
+        if blq is True:
+            flags.append(f"fewer than {lloq:g} CAR+ events: below LLOQ")
+        compensation = (
+            "+".join(dict.fromkeys(file_rows["compensation"].dropna().astype(str)))
+            if "compensation" in file_rows
+            else ""
+        )
+        rows.append(
+            {
+                "file": file,
+                "subject_id": sample.get("subject_id"),
+                "day": _number(sample.get("day")),
+                "events": _file_events(file_rows),
+                "cd3_count": cd3,
+                "car_count": car,
+                "car_pct_cd3": car_pct_cd3,
+                "car_per_ul": car * factor,
+                "blq": blq,
+                "count_method": method,
+                "bead_count": beads,
+                "lymphocyte_count": lymphs,
+                "b_cell_count": b_cells,
+                "b_cells_per_ul": b_cells * factor,
+                "lloq_per_ul": lloq * factor,
+                "lloq_pct_cd3": lloq_pct_cd3,
+                "compensation": compensation,
+                "flags": "; ".join(dict.fromkeys(flags)),
+            }
+        )
+    table = pd.DataFrame(rows, columns=CAR_T_COLUMNS)
+    for column in (
+        "events",
+        "cd3_count",
+        "car_count",
+        "bead_count",
+        "lymphocyte_count",
+        "b_cell_count",
+    ):
+        table[column] = pd.array(
+            [pd.NA if math.isnan(v) else int(v) for v in table[column].astype(float)],
+            dtype="Int64",
+        )
+    table["blq"] = table["blq"].astype("boolean")
+    for column in (
+        "day",
+        "car_pct_cd3",
+        "car_per_ul",
+        "b_cells_per_ul",
+        "lloq_per_ul",
+        "lloq_pct_cd3",
+    ):
+        table[column] = table[column].astype(float).replace([np.inf, -np.inf], np.nan)
+    return table
