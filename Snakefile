@@ -8,8 +8,13 @@ min_version("8.20")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/ingest.smk"
+include: "workflow/rules/flow.smk"
+include: "workflow/rules/qpcr.smk"
 
 
 rule all:

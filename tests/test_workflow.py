@@ -61,6 +61,7 @@ def test_ledger_accounts_for_every_file(small_trial: Path, workflow_run) -> None
     by_file = ledger.set_index("file")
     problems = read_tsv(small_trial / "truth" / "problems.tsv")
     ingest_problems = {
+        "truncated FCS file": "truncated",
         "unknown subject S99": "not in subjects.tsv",
         "file name gives no subject/day and samples.tsv has no row": "does not give subject",
         "duplicate subject/day": "duplicate subject/day",
@@ -73,6 +74,28 @@ def test_ledger_accounts_for_every_file(small_trial: Path, workflow_run) -> None
     truth_files = [f for f in files if f.startswith("truth/")]
     assert (by_file.loc[truth_files, "status"] == "ignored").all()
     assert by_file.loc["subjects.tsv", "kind"] == "sheet"
+    # Every planted problem is caught, nothing else is refused.
+    refused = set(by_file.index[by_file["status"] == "rejected"])
+    assert refused == set(problems.loc[problems["problem"] != "not an instrument file", "file"])
+
+
+def test_stage_tables_cover_every_accepted_file(small_trial: Path, workflow_run) -> None:
+    results, _ = workflow_run
+    ledger = read_tsv(results / "ledger.tsv")
+    ok = ledger[ledger["status"] == "ok"]
+    car_t = read_tsv(results / "flow" / "car_t.tsv")
+    assert set(car_t["file"]) == set(ok.loc[ok["kind"] == "fcs", "file"])
+    gate_counts = read_tsv(results / "flow" / "gate_counts.tsv")
+    assert set(gate_counts["file"]) == set(car_t["file"])
+    curves = read_tsv(results / "qpcr" / "standard_curves.tsv")
+    plates = read_tsv(small_trial / "truth" / "plates.tsv")
+    assert set(curves["plate"]) == set(plates["plate"])
+    transgene = read_tsv(results / "qpcr" / "transgene.tsv")
+    truth = read_tsv(small_trial / "truth" / "qpcr.tsv")
+    assert len(transgene) == len(truth)
+    assert len(list((results / "qpcr" / "curves").glob("*.png"))) == len(plates)
+    qc = list((results / "flow" / "qc").rglob("*.png"))
+    assert len(qc) == len(car_t)
 
 
 def test_manifest_identifies_good_files(small_trial: Path, workflow_run) -> None:
@@ -99,7 +122,10 @@ def test_rerun_does_nothing_and_tables_are_byte_identical(
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
     fresh = tmp_path / "results"
-    proc = run_snakemake(f"input_dir={small_trial}", f"results_dir={fresh}")
+    # Without QC plots (the slow part): the tables must not depend on them.
+    proc = run_snakemake(
+        f"input_dir={small_trial}", f"results_dir={fresh}", "flow={qc_plots: false}"
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     tables = [p.relative_to(results) for p in results.rglob("*.tsv")]
     assert tables
@@ -109,9 +135,7 @@ def test_rerun_does_nothing_and_tables_are_byte_identical(
 
 def test_bad_config_stops_before_any_job_naming_the_key(tmp_path: Path) -> None:
     results = tmp_path / "results"
-    proc = run_snakemake(
-        f"input_dir={tmp_path}", f"results_dir={results}", "nca={auc_method: log}"
-    )
+    proc = run_snakemake(f"input_dir={tmp_path}", f"results_dir={results}", "nca={auc_method: log}")
     assert proc.returncode != 0
     assert "config key nca.auc_method" in proc.stderr
     assert not results.exists()
@@ -126,6 +150,7 @@ def test_demo_is_generated_when_absent(tmp_path: Path) -> None:
         f"input_dir={demo}",
         f"results_dir={results}",
         f"demo={{dir: {demo}, subjects: 2, events: 2000}}",
+        "flow={qc_plots: false}",
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert (demo / "subjects.tsv").exists() and not (tmp_path / "demo.partial").exists()

@@ -347,7 +347,7 @@ def ingest(input_dir: str | Path, name_pattern: str = DEFAULT_NAME_PATTERN) -> I
             row.update(
                 status="rejected",
                 reason=f"the file name {name!r} does not give subject and day (pattern "
-                f"{regex.pattern!r}) and samples.tsv has no row for it",
+                f"{regex.pattern}) and samples.tsv has no row for it",
             )
             continue
         row.update(subject_id=identity.subject_id, day=identity.day)
@@ -411,11 +411,10 @@ def merge_ledger(ingest_ledger: pd.DataFrame, *stage_tables: pd.DataFrame) -> pd
             if file not in ledger.index:
                 continue
             status = getattr(row, "status", "rejected")
-            reason = str(getattr(row, "reason", "") or "")
-            stage = getattr(row, "stage", "") or ""
+            reason = _text(getattr(row, "reason", ""))
+            stage = _text(getattr(row, "stage", ""))
             current_status = ledger.at[file, "status"]
-            current = ledger.at[file, "reason"]
-            current = "" if pd.isna(current) else str(current)
+            current = _text(ledger.at[file, "reason"])
             if status == "rejected" or current_status == "ok":
                 if status == "rejected":
                     ledger.at[file, "status"] = "rejected"
@@ -424,3 +423,7 @@ def merge_ledger(ingest_ledger: pd.DataFrame, *stage_tables: pd.DataFrame) -> pd
                 if stage:
                     ledger.at[file, "stage"] = stage
     return ledger.reset_index(drop=True)
+
+
+def _text(value: object) -> str:
+    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 
 from ckpk.config import validate_config
-from ckpk.errors import ConfigError
+from ckpk.errors import ConfigError, InputError
 from ckpk.inputs import list_input_files
 
 try:
@@ -28,6 +28,22 @@ if INPUT_DIR.exists() and RESULTS.resolve().is_relative_to(INPUT_DIR.resolve()):
              "writes into the input folder")
 
 
+FLOW_GATE_KEYS = ("car_gate", "cd3_gate", "bead_gate", "lymphocyte_gate", "b_cell_gate")
+
+if workflow.is_main_process:
+    # A wrong gate name is the commonest configuration slip: check the strategy and
+    # its gate names before any job runs (costs one FlowKit import, ~2 s).
+    from ckpk.flow.strategy import load_strategy, resolve_gates
+
+    try:
+        resolve_gates(
+            load_strategy(config["flow"]["gating"], config["flow"]["sample_group"] or None),
+            {key: config["flow"].get(key) for key in FLOW_GATE_KEYS},
+        )
+    except (ConfigError, InputError) as exc:
+        sys.exit(f"ckpk: config key flow.gating / gate names: {exc}")
+
+
 def ingest_inputs(wildcards):
     """Every file of the input folder, so adding or changing one re-runs ingest."""
     if MAKE_DEMO:
@@ -41,8 +57,45 @@ def manifest(wildcards=None):
     return pd.read_csv(path, sep="\t", dtype={"subject_id": str, "file": str})
 
 
+def _fcs_rows(subject=None):
+    table = manifest()
+    table = table[table["kind"] == "fcs"].sort_values("file")
+    if subject is not None:
+        table = table[table["subject_id"] == subject]
+    return table
+
+
+def fcs_files_of_subject(wildcards):
+    return [str(INPUT_DIR / rel) for rel in _fcs_rows(wildcards.subject)["file"]]
+
+
+def fcs_labels_of_subject(wildcards):
+    return list(_fcs_rows(wildcards.subject)["file"])
+
+
+def flow_batch_outputs(kind):
+    """One gating job per subject: FlowKit is imported once per batch, and a new file
+    re-gates only its subject (benchmarks/README.md)."""
+    subjects = sorted(set(_fcs_rows()["subject_id"]))
+    return [str(RESULTS / "flow" / "batches" / f"{s}.{kind}.tsv") for s in subjects]
+
+
+def _qpcr_rows():
+    table = manifest()
+    return table[table["kind"] == "qpcr"].sort_values("file")
+
+
+def qpcr_plate_files(wildcards):
+    return [str(INPUT_DIR / rel) for rel in _qpcr_rows()["file"]]
+
+
+def qpcr_plate_labels(wildcards):
+    return list(_qpcr_rows()["file"])
+
+
 def final_outputs():
     return [
         str(RESULTS / "ledger.tsv"),
-        str(RESULTS / "ingest" / "manifest.tsv"),
+        str(RESULTS / "flow" / "car_t.tsv"),
+        str(RESULTS / "qpcr" / "transgene.tsv"),
     ]

@@ -36,8 +36,14 @@ checkpoint ingest_files:
 rule ledger_merge:
     input:
         ingest=rules.ingest_files.output.ledger,
+        flow=str(RESULTS / "flow" / "ledger.tsv"),
+        qpcr=str(RESULTS / "qpcr" / "ledger.tsv"),
     output:
-        str(RESULTS / "ledger.tsv"),
+        report(
+            str(RESULTS / "ledger.tsv"),
+            caption="../report/ledger.rst",
+            category="Input files",
+        ),
     log:
         str(LOGS / "ledger_merge.log"),
     script:

@@ -359,13 +359,16 @@ def _panel(
     density, x_edges, y_edges = np.histogram2d(x[keep], y[keep], bins=BINS, range=[x_lim, y_lim])
     if density.max() > 0:
         masked = np.ma.masked_equal(density.T, 0)
-        ax.pcolormesh(
-            x_edges,
-            y_edges,
+        # imshow of the binned counts renders ~10x faster than pcolormesh's quads, which
+        # matters at one plot per file for thousands of files.
+        ax.imshow(
             masked,
+            origin="lower",
+            extent=(x_edges[0], x_edges[-1], y_edges[0], y_edges[-1]),
+            aspect="auto",
+            interpolation="nearest",
             cmap="viridis",
             norm=LogNorm(vmin=1, vmax=density.max()),
-            shading="flat",
         )
     ax.set_xlim(x_lim)
     ax.set_ylim(y_lim)

@@ -1,0 +1,166 @@
+"""The qPCR stage of the workflow: plate files → wells, curves, transgene, ledger verdicts.
+
+Identity of plate samples follows SPEC §2 (samples.tsv row first, then the name
+pattern); a sample whose subject is unknown keeps its row in ``transgene.tsv`` with a
+flag and stays out of the PK tables. A plate is rejected in the ledger when it cannot
+be read, holds no well of the CAR assay, or its CAR standard curve fails (SPEC §7).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ckpk.errors import InputError
+from ckpk.inputs import identify, sample_sheet_row
+
+from .curves import standard_curves
+from .quantify import quantify
+from .reader import read_plate
+
+
+@dataclass
+class QpcrResult:
+    wells: pd.DataFrame
+    curves: pd.DataFrame
+    transgene: pd.DataFrame
+    ledger: pd.DataFrame  # file, status, reason, stage
+    plots: list[Path] = field(default_factory=list)
+
+
+def _plate_ids(labels: Sequence[str]) -> list[str]:
+    """File stems, made unique with their folders when two plates share a stem."""
+    stems = [Path(label).stem for label in labels]
+    ids = []
+    for label, stem in zip(labels, stems, strict=True):
+        if stems.count(stem) > 1:
+            parts = Path(label).with_suffix("").parts
+            stem = "_".join(p for p in parts if p.lower() != "qpcr")
+        ids.append(stem)
+    return ids
+
+
+def sample_identities(
+    names: Sequence[str],
+    samples_sheet: pd.DataFrame | None,
+    subjects: pd.DataFrame,
+    name_pattern: str,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Subject, day and DNA mass of each plate sample name; reasons for the others."""
+    known = set(subjects["subject_id"].astype(str)) if len(subjects) else set()
+    rows, problems = [], {}
+    for name in sorted(set(names)):
+        sheet_row = sample_sheet_row(samples_sheet, name)
+        identity = identify(name, name_pattern, sheet_row)
+        dna_ng = math.nan
+        if sheet_row is not None and pd.notna(sheet_row.get("dna_ng")):
+            dna_ng = float(sheet_row["dna_ng"])
+        subject_id, day = "", math.nan
+        if identity is None:
+            problems[name] = (
+                f"sample {name!r}: name gives no subject/day and samples.tsv has no row"
+            )
+        elif identity.subject_id not in known:
+            problems[name] = f"sample {name!r}: subject {identity.subject_id} not in subjects.tsv"
+        else:
+            subject_id, day = identity.subject_id, identity.day
+        rows.append({"sample": name, "subject_id": subject_id, "day": day, "dna_ng": dna_ng})
+    return pd.DataFrame(rows, columns=["sample", "subject_id", "day", "dna_ng"]), problems
+
+
+def run_qpcr(
+    plates: Sequence[tuple[str | Path, str]],
+    subjects: pd.DataFrame,
+    samples_sheet: pd.DataFrame | None,
+    name_pattern: str,
+    car_target: str,
+    reference_target: str | None = None,
+    default_dna_ng: float = 100.0,
+    acceptance: Mapping[str, float] | None = None,
+    plot_dir: str | Path | None = None,
+) -> QpcrResult:
+    """Read every plate (``(path, label)`` pairs; labels name files in the ledger)."""
+    reference_target = reference_target or None
+    labels = [label for _, label in plates]
+    verdicts: dict[str, tuple[str, list[str]]] = {}
+    tables = []
+    for (path, label), plate_id in zip(plates, _plate_ids(labels), strict=True):
+        try:
+            wells = read_plate(path, target=car_target, plate=plate_id)
+        except InputError as error:
+            verdicts[label] = ("rejected", [str(error)])
+            continue
+        wells["source_file"] = label
+        targets = sorted(set(wells["target"]))
+        if car_target not in targets:
+            verdicts[label] = (
+                "rejected",
+                [
+                    f"no wells of the CAR assay {car_target!r} (targets on this plate: "
+                    f"{', '.join(targets)}); check qpcr.car_target"
+                ],
+            )
+            continue
+        verdicts[label] = ("ok", [])
+        tables.append(wells)
+
+    wells = pd.concat(tables, ignore_index=True) if tables else _empty_wells()
+    curves = standard_curves(wells, acceptance)
+    names = wells.loc[wells["task"] == "unknown", "sample"].astype(str)
+    identities, problems = sample_identities(list(names), samples_sheet, subjects, name_pattern)
+    transgene = quantify(
+        wells, curves, identities, car_target, reference_target, default_dna_ng=default_dna_ng
+    )
+    for i, sample in enumerate(transgene["sample"]):
+        if sample in problems:
+            flag = transgene.at[i, "flag"]
+            transgene.at[i, "flag"] = f"{flag}; {problems[sample]}" if flag else problems[sample]
+
+    label_of = dict(zip(wells["plate"], wells["source_file"], strict=False))
+    for curve in curves.to_dict("records"):
+        label = label_of.get(curve["plate"])
+        if label is None:
+            continue
+        status, reasons = verdicts[label]
+        if not bool(curve["pass"]):
+            note = f"standard curve {curve['target']} failed: {curve['reason']}"
+            if curve["target"] in (car_target, reference_target):
+                status = "rejected"
+            reasons.append(note)
+        if int(curve.get("n_ntc_amplified", 0) or 0) > 0:
+            reasons.append(f"NTC amplified ({curve['target']}): {curve['ntc_wells']}")
+        verdicts[label] = (status, reasons)
+    for plate, group in transgene.groupby("plate"):
+        unknown = sorted(set(group["sample"]) & set(problems))
+        if unknown and plate in label_of:
+            status, reasons = verdicts[label_of[plate]]
+            shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+            reasons.append(f"{len(unknown)} sample(s) without a known subject/day: {shown}")
+
+    plots = []
+    if plot_dir is not None:
+        from .plots import plot_standard_curve
+
+        for curve in curves.to_dict("records"):
+            safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{curve['plate']}_{curve['target']}")
+            plots.append(plot_standard_curve(wells, curve, Path(plot_dir) / f"{safe}.png"))
+
+    ledger = pd.DataFrame(
+        [
+            {"file": label, "status": status, "reason": "; ".join(reasons), "stage": "qpcr"}
+            for label, (status, reasons) in verdicts.items()
+        ],
+        columns=["file", "status", "reason", "stage"],
+    )
+    return QpcrResult(wells=wells, curves=curves, transgene=transgene, ledger=ledger, plots=plots)
+
+
+def _empty_wells() -> pd.DataFrame:
+    from .wells import WELL_COLUMNS, WELL_EXTRA_COLUMNS
+
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in WELL_COLUMNS + WELL_EXTRA_COLUMNS})

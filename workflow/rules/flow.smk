@@ -1,0 +1,43 @@
+# Flow cytometry: gate FCS files per subject, then CAR T cells per µL and % of CD3+.
+
+
+rule flow_gate_subject:
+    input:
+        fcs=fcs_files_of_subject,
+        strategy=config["flow"]["gating"],
+    output:
+        counts=str(RESULTS / "flow" / "batches" / "{subject}.gate_counts.tsv"),
+        ledger=str(RESULTS / "flow" / "batches" / "{subject}.ledger.tsv"),
+        qc=directory(str(RESULTS / "flow" / "qc" / "{subject}")),
+    params:
+        labels=fcs_labels_of_subject,
+        sample_group=config["flow"]["sample_group"],
+        qc_plots=config["flow"]["qc_plots"],
+    log:
+        str(LOGS / "flow" / "gate_{subject}.log"),
+    script:
+        "../scripts/flow_gate_subject.py"
+
+
+rule flow_car_t:
+    input:
+        counts=lambda wc: flow_batch_outputs("gate_counts"),
+        ledgers=lambda wc: flow_batch_outputs("ledger"),
+        manifest=rules.ingest_files.output.manifest,
+        strategy=config["flow"]["gating"],
+    output:
+        gate_counts=str(RESULTS / "flow" / "gate_counts.tsv"),
+        car_t=report(
+            str(RESULTS / "flow" / "car_t.tsv"),
+            caption="../report/car_t.rst",
+            category="Flow cytometry",
+        ),
+        ledger=str(RESULTS / "flow" / "ledger.tsv"),
+    params:
+        sample_group=config["flow"]["sample_group"],
+        gates={key: config["flow"].get(key) for key in FLOW_GATE_KEYS},
+        lloq_events=config["flow"]["lloq_events"],
+    log:
+        str(LOGS / "flow" / "car_t.log"),
+    script:
+        "../scripts/flow_car_t.py"

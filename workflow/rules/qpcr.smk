@@ -1,0 +1,38 @@
+# qPCR: every plate export → wells, standard curves, transgene copies/µg DNA.
+
+
+rule qpcr_quantify:
+    input:
+        plates=qpcr_plate_files,
+        subjects=rules.ingest_files.output.subjects,
+        samples=rules.ingest_files.output.samples,
+    output:
+        wells=str(RESULTS / "qpcr" / "wells.tsv"),
+        curves=report(
+            str(RESULTS / "qpcr" / "standard_curves.tsv"),
+            caption="../report/standard_curves.rst",
+            category="qPCR",
+        ),
+        transgene=report(
+            str(RESULTS / "qpcr" / "transgene.tsv"),
+            caption="../report/transgene.rst",
+            category="qPCR",
+        ),
+        ledger=str(RESULTS / "qpcr" / "ledger.tsv"),
+        plots=report(
+            directory(str(RESULTS / "qpcr" / "curves")),
+            patterns=["{name}.png"],
+            caption="../report/standard_curve_plot.rst",
+            category="qPCR",
+        ),
+    params:
+        labels=qpcr_plate_labels,
+        name_pattern=config["sample_name_pattern"],
+        car_target=config["qpcr"]["car_target"],
+        reference_target=config["qpcr"]["reference_target"],
+        dna_ng=config["qpcr"]["dna_ng"],
+        acceptance=config["qpcr"]["acceptance"],
+    log:
+        str(LOGS / "qpcr_quantify.log"),
+    script:
+        "../scripts/qpcr_quantify.py"

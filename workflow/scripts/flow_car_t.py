@@ -1,0 +1,30 @@
+"""Gate counts with identity and CAR T cells per file (rule flow_car_t)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+
+import pandas as pd  # noqa: E402
+
+from ckpk.flow.counts import CAR_T_COLUMNS  # noqa: E402
+from ckpk.flow.stage import (  # noqa: E402
+    FLOW_LEDGER_COLUMNS,
+    GATE_COUNTS_COLUMNS,
+    summarise_flow,
+)
+from ckpk.flow.strategy import load_strategy, resolve_gates  # noqa: E402
+from ckpk.tables import read_tsv, write_tsv  # noqa: E402
+
+sm = snakemake  # noqa: F821
+counts = [read_tsv(p, text_columns=["notes"]) for p in sm.input.counts]
+counts = pd.concat(counts, ignore_index=True) if counts else pd.DataFrame(columns=["file"])
+ledger = [read_tsv(p) for p in sm.input.ledgers]
+ledger = pd.concat(ledger, ignore_index=True) if ledger else pd.DataFrame()
+strategy = load_strategy(sm.input.strategy, sm.params.sample_group or None)
+gates = resolve_gates(strategy, sm.params.gates)
+gate_counts, car_t = summarise_flow(
+    counts, read_tsv(sm.input.manifest), gates, sm.params.lloq_events
+)
+write_tsv(gate_counts, sm.output.gate_counts, columns=GATE_COUNTS_COLUMNS, sort_by=["file"])
+write_tsv(car_t, sm.output.car_t, columns=CAR_T_COLUMNS, sort_by=["file"])
+write_tsv(ledger, sm.output.ledger, columns=FLOW_LEDGER_COLUMNS, sort_by=["file"])

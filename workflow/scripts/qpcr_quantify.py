@@ -1,0 +1,47 @@
+"""Plates → wells, standard curves and transgene copies/µg (rule qpcr_quantify)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+
+from ckpk.inputs import read_samples, read_subjects  # noqa: E402
+from ckpk.qpcr import (  # noqa: E402
+    CURVE_COLUMNS,
+    CURVE_EXTRA_COLUMNS,
+    CURVE_SORT_BY,
+    TRANSGENE_COLUMNS,
+    TRANSGENE_EXTRA_COLUMNS,
+    TRANSGENE_SORT_BY,
+    WELL_COLUMNS,
+    WELL_EXTRA_COLUMNS,
+    WELL_SORT_BY,
+)
+from ckpk.qpcr.stage import run_qpcr  # noqa: E402
+from ckpk.tables import write_tsv  # noqa: E402
+
+sm = snakemake  # noqa: F821
+result = run_qpcr(
+    list(zip(sm.input.plates, sm.params.labels, strict=True)),
+    subjects=read_subjects(sm.input.subjects),
+    samples_sheet=read_samples(sm.input.samples),
+    name_pattern=sm.params.name_pattern,
+    car_target=sm.params.car_target,
+    reference_target=sm.params.reference_target,
+    default_dna_ng=sm.params.dna_ng,
+    acceptance=sm.params.acceptance,
+    plot_dir=sm.output.plots,
+)
+out = sm.output
+write_tsv(result.wells, out.wells, columns=WELL_COLUMNS + WELL_EXTRA_COLUMNS, sort_by=WELL_SORT_BY)
+write_tsv(
+    result.curves, out.curves, columns=CURVE_COLUMNS + CURVE_EXTRA_COLUMNS, sort_by=CURVE_SORT_BY
+)
+write_tsv(
+    result.transgene,
+    out.transgene,
+    columns=TRANSGENE_COLUMNS + TRANSGENE_EXTRA_COLUMNS,
+    sort_by=TRANSGENE_SORT_BY,
+)
+write_tsv(
+    result.ledger, out.ledger, columns=["file", "status", "reason", "stage"], sort_by=["file"]
+)
