@@ -1,0 +1,295 @@
+"""PK plots: one profile with its model fit, and all subjects of an analyte together.
+
+matplotlib is imported inside each function (it is slow to import and only the plotting
+rules need it) and used through ``Figure`` + the Agg canvas, never ``pyplot``, so that no
+global state or display is touched when the workflow draws hundreds of plots.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ckpk.pk.kinetics import stein_curve
+from ckpk.pk.model import parameters_from_row
+from ckpk.pk.summary import UNKNOWN_DOSE, natural_key
+
+_BLQ_STYLE = {"marker": "v", "facecolors": "none", "s": 36, "linewidths": 1.2}
+_DPI = 100
+
+
+def _as_mapping(row: Mapping[str, object] | pd.Series | None) -> Mapping[str, object]:
+    if row is None:
+        return {}
+    if isinstance(row, pd.DataFrame):
+        return row.iloc[0].to_dict() if len(row) else {}
+    return row
+
+
+def _number(row: Mapping[str, object], key: str) -> float:
+    try:
+        value = float(row.get(key))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+    return value
+
+
+def _prepare(observations: pd.DataFrame) -> pd.DataFrame:
+    """day, value, blq (bool), lloq (float) for plotting; missing samples dropped."""
+    table = pd.DataFrame(
+        {
+            "day": pd.to_numeric(observations.get("day"), errors="coerce"),
+            "value": pd.to_numeric(observations.get("value"), errors="coerce"),
+            "blq": observations.get("blq", pd.Series(False, index=observations.index)),
+            "lloq": pd.to_numeric(
+                observations.get("lloq", pd.Series(np.nan, index=observations.index)),
+                errors="coerce",
+            ),
+        }
+    )
+    table["blq"] = table["blq"].map(
+        lambda v: str(v).strip().lower() in ("true", "1", "yes") if pd.notna(v) else False
+    )
+    table = table[table["day"].notna()]
+    quant = ~table["blq"] & (table["value"] > 0)
+    # A 0 or negative reading not flagged BLQ cannot sit on a log axis: treat it as BLQ.
+    table.loc[~table["blq"] & (table["value"] <= 0), "blq"] = True
+    return table[quant | table["blq"]].sort_values("day", kind="mergesort")
+
+
+def _save(fig: object, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=_DPI)  # type: ignore[attr-defined]
+    return path
+
+
+def plot_fit(
+    observations: pd.DataFrame,
+    fit_row: Mapping[str, object] | pd.Series | None,
+    nca_row: Mapping[str, object] | pd.Series | None,
+    path: str | Path,
+    title: str | None = None,
+) -> Path:
+    """PNG of one subject × analyte: observations, model curve, LLOQ, NCA Cmax/Tmax.
+
+    ``observations`` has the concentrations columns day, value, blq, lloq for one
+    profile. Quantifiable samples are filled circles; BLQ samples are open triangles drawn
+    at their LLOQ (at the bottom edge when no LLOQ is known); the dashed line is the
+    LLOQ; the curve is the Stein 2019 model of ``fit_row`` (a ``model_fits`` row) when
+    it converged, else its flags are printed; the star is the NCA Cmax at Tmax from
+    ``nca_row``. Log y axis. Draws something for any input, including all-BLQ profiles.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    data = _prepare(observations)
+    fit = _as_mapping(fit_row)
+    nca = _as_mapping(nca_row)
+    fig = Figure(figsize=(6.4, 4.2))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    quant = data[~data["blq"]]
+    blq = data[data["blq"]]
+    blq_known = blq[blq["lloq"] > 0]
+    blq_unknown = blq[~(blq["lloq"] > 0)]
+
+    positive = list(quant["value"]) + list(blq_known["lloq"])
+    cmax_nca, tmax_nca = _number(nca, "cmax"), _number(nca, "tmax")
+    if cmax_nca > 0:
+        positive.append(cmax_nca)
+
+    if len(quant):
+        ax.scatter(quant["day"], quant["value"], color="black", s=24, zorder=3, label="observed")
+    if len(blq_known):
+        ax.scatter(
+            blq_known["day"],
+            blq_known["lloq"],
+            color="tab:red",
+            zorder=3,
+            label="BLQ (at LLOQ)",
+            **_BLQ_STYLE,
+        )
+    if len(blq_unknown):
+        ax.scatter(
+            blq_unknown["day"],
+            np.zeros(len(blq_unknown)),
+            color="tab:red",
+            zorder=3,
+            transform=ax.get_xaxis_transform(),
+            clip_on=False,
+            label="BLQ (no LLOQ)",
+            **_BLQ_STYLE,
+        )
+    for level in sorted(set(data["lloq"].dropna()))[:3]:
+        if level > 0:
+            ax.axhline(level, color="tab:red", linestyle="--", linewidth=0.8)
+            ax.annotate(
+                f"LLOQ {level:g}",
+                (1.0, level),
+                xycoords=("axes fraction", "data"),
+                ha="right",
+                va="bottom",
+                fontsize=7,
+                color="tab:red",
+            )
+
+    params = parameters_from_row(fit)
+    end_day = float(data["day"].max()) if len(data) else 28.0
+    if params is not None:
+        days = np.linspace(0.0, max(end_day, params.tmax * 1.5), 600)
+        days = np.union1d(days, [params.tmax])
+        curve = stein_curve(days, params)
+        ax.plot(
+            days,
+            curve,
+            color="tab:blue",
+            linewidth=1.5,
+            label=f"model ({fit.get('model') or 'fit'})",
+        )
+        low = max(min(positive), 1e-12) / 20 if positive else params.cmax / 1e4
+        positive.extend([params.cmax, max(float(curve[-1]), low)])
+    elif fit:
+        reason = str(fit.get("flags") or "not converged")
+        ax.text(
+            0.02,
+            0.02,
+            f"no model curve: {reason}"[:120],
+            transform=ax.transAxes,
+            fontsize=7,
+            color="dimgray",
+            va="bottom",
+        )
+    if cmax_nca > 0 and math.isfinite(tmax_nca):
+        ax.scatter(
+            [tmax_nca],
+            [cmax_nca],
+            marker="*",
+            s=140,
+            color="tab:orange",
+            zorder=4,
+            edgecolors="black",
+            linewidths=0.5,
+            label="NCA Cmax at Tmax",
+        )
+
+    ax.set_yscale("log")
+    if positive:
+        lo, hi = min(positive), max(positive)
+        ax.set_ylim(lo / 3.0, hi * 3.0)
+    else:
+        ax.set_ylim(1.0, 10.0)
+        ax.text(
+            0.5,
+            0.5,
+            "no quantifiable observation",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="dimgray",
+        )
+    unit = str(fit.get("unit") or nca.get("unit") or "")
+    ax.set_xlabel("day after infusion")
+    ax.set_ylabel(unit or "level")
+    ax.set_title(
+        title
+        or f"{fit.get('subject_id', nca.get('subject_id', ''))} "
+        f"{fit.get('analyte', nca.get('analyte', ''))}".strip(),
+        fontsize=10,
+    )
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_spaghetti(
+    concentrations: pd.DataFrame,
+    subjects: pd.DataFrame | None,
+    analyte: str,
+    path: str | Path,
+) -> Path:
+    """PNG of every subject's profile of one analyte, coloured by dose level (log y).
+
+    Quantifiable samples are filled dots, BLQ samples open triangles at their LLOQ; one
+    line per subject joins both, so that a line does not vanish where CAR T fall below
+    the LLOQ. Subjects missing from the subject sheet are drawn under dose level
+    ``unknown``. Screening samples (day < 0) are left out, as in the PK analyses.
+    """
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    table = concentrations[concentrations["analyte"].astype(str) == analyte]
+    doses: dict[str, str] = {}
+    if subjects is not None and {"subject_id", "dose_level"} <= set(subjects.columns):
+        doses = {
+            str(s).strip(): str(d).strip() if pd.notna(d) and str(d).strip() else UNKNOWN_DOSE
+            for s, d in zip(subjects["subject_id"], subjects["dose_level"], strict=True)
+        }
+    subject_ids = sorted(table["subject_id"].astype(str).str.strip().unique())
+    levels = sorted({doses.get(s, UNKNOWN_DOSE) for s in subject_ids}, key=natural_key)
+    palette = colormaps["tab10"] if len(levels) <= 10 else colormaps["viridis"]
+    colours = {
+        d: palette(i if len(levels) <= 10 else i / max(len(levels) - 1, 1))
+        for i, d in enumerate(levels)
+    }
+
+    fig = Figure(figsize=(7.0, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    positive: list[float] = []
+    for subject in subject_ids:
+        rows = table[table["subject_id"].astype(str).str.strip() == subject]
+        data = _prepare(rows)
+        data = data[data["day"] >= 0]
+        level = data["value"].where(~data["blq"], data["lloq"])
+        keep = level > 0
+        data, level = data[keep], level[keep]
+        if data.empty:
+            continue
+        colour = colours[doses.get(subject, UNKNOWN_DOSE)]
+        positive.extend(level)
+        ax.plot(data["day"], level, color=colour, linewidth=0.9, alpha=0.8, linestyle="-")
+        is_blq = data["blq"].to_numpy()
+        ax.scatter(data["day"][~is_blq], level[~is_blq], color=colour, s=12, zorder=3)
+        if is_blq.any():
+            ax.scatter(data["day"][is_blq], level[is_blq], color=colour, **_BLQ_STYLE)
+    ax.set_yscale("log")
+    if positive:
+        ax.set_ylim(min(positive) / 3.0, max(positive) * 3.0)
+    else:
+        ax.set_ylim(1.0, 10.0)
+        ax.text(
+            0.5,
+            0.5,
+            "no quantifiable observation",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="dimgray",
+        )
+    units = table["unit"].dropna().astype(str) if "unit" in table.columns else pd.Series()
+    ax.set_ylabel(units.iloc[0] if len(units) else analyte)
+    ax.set_xlabel("day after infusion")
+    ax.set_title(f"{analyte}: all subjects by dose level", fontsize=10)
+    handles = [Line2D([0], [0], color=colours[d], label=f"dose {d}") for d in levels]
+    handles.append(
+        Line2D(
+            [0],
+            [0],
+            color="gray",
+            marker="v",
+            markerfacecolor="none",
+            linestyle="none",
+            label="BLQ (at LLOQ)",
+        )
+    )
+    ax.legend(handles=handles, fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return _save(fig, path)
