@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/flow.smk"
 include: "workflow/rules/qpcr.smk"
+include: "workflow/rules/pk.smk"
 
 
 rule all:

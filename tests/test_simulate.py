@@ -129,8 +129,10 @@ def test_plates_hold_standards_ntcs_and_unknowns(trial: Path) -> None:
             no_cq = "Undetermined"
         else:
             wells = pd.read_csv(path, dtype=str, keep_default_na=False)
-            task = wells["Content"].str.replace(r"-\d+$", "", regex=True).map(
-                {"Std": "STANDARD", "Unkn": "UNKNOWN", "NTC": "NTC"}
+            task = (
+                wells["Content"]
+                .str.replace(r"-\d+$", "", regex=True)
+                .map({"Std": "STANDARD", "Unkn": "UNKNOWN", "NTC": "NTC"})
             )
             cq, sample = wells["Cq"], wells["Sample"]
             quantity = wells["Starting Quantity (SQ)"]

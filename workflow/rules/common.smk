@@ -98,4 +98,8 @@ def final_outputs():
         str(RESULTS / "ledger.tsv"),
         str(RESULTS / "flow" / "car_t.tsv"),
         str(RESULTS / "qpcr" / "transgene.tsv"),
+        str(RESULTS / "pk" / "nca.tsv"),
+        str(RESULTS / "pk" / "model_fits.tsv"),
+        str(RESULTS / "pk" / "summary_by_dose.tsv"),
+        str(RESULTS / "pk" / "plots" / "fits"),
     ]

@@ -106,3 +106,93 @@ def read_concentrations(path: str | Path) -> pd.DataFrame:
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot be read as a tab-separated table ({exc})") from exc
     return validate_concentrations(table, source=str(path))
+
+
+def _flow_rows(car_t: pd.DataFrame, known: set[str]) -> list[dict]:
+    rows = []
+    for record in car_t.to_dict("records"):
+        subject = str(record.get("subject_id") or "")
+        if subject not in known:
+            continue
+        blq = bool(record.get("blq")) if pd.notna(record.get("blq")) else False
+        lloq_ul = record.get("lloq_per_ul")
+        readings = [
+            ("car_per_ul", record.get("car_per_ul"), lloq_ul, blq),
+            ("car_pct_cd3", record.get("car_pct_cd3"), record.get("lloq_pct_cd3"), blq),
+        ]
+        b_cells = record.get("b_cells_per_ul")
+        if pd.notna(b_cells) and pd.notna(lloq_ul):
+            # B cells are counted with the same events-to-µL factor as CAR T cells, so
+            # the same event LLOQ applies to them.
+            readings.append(("b_cells_per_ul", b_cells, lloq_ul, bool(b_cells < lloq_ul)))
+        for analyte, value, lloq, is_blq in readings:
+            if pd.isna(value):
+                continue  # not measurable for this file (no bead or CBC count, no CD3+)
+            rows.append(
+                {
+                    "subject_id": subject,
+                    "analyte": analyte,
+                    "day": float(record["day"]),
+                    "value": float(value),
+                    "unit": ANALYTE_UNITS[analyte],
+                    "blq": is_blq,
+                    "lloq": float(lloq) if pd.notna(lloq) else np.nan,
+                    "source": str(record["file"]),
+                }
+            )
+    return rows
+
+
+def _qpcr_rows(transgene: pd.DataFrame, known: set[str], plate_files: dict[str, str]) -> list[dict]:
+    usable = transgene[transgene["subject_id"].astype(str).isin(known) & transgene["blq"].notna()]
+    rows = []
+    for (subject, day), repeats in usable.groupby(["subject_id", "day"], sort=True):
+        # A sample run on several plates (a repeat) gives one concentration: the mean of
+        # the quantifiable repeats; BLQ only when every repeat is BLQ.
+        sources = "; ".join(sorted({plate_files.get(p, str(p)) for p in repeats["plate"]}))
+        lloq = repeats["lloq_copies_per_ug"].astype(float).min()
+        quantified = repeats[~repeats["blq"].astype(bool)]
+        if len(quantified):
+            value, blq = float(quantified["copies_per_ug"].astype(float).mean()), False
+        else:
+            value, blq = np.nan, True
+        rows.append(
+            {
+                "subject_id": str(subject),
+                "analyte": "car_copies_per_ug",
+                "day": float(day),
+                "value": value,
+                "unit": ANALYTE_UNITS["car_copies_per_ug"],
+                "blq": blq,
+                "lloq": lloq,
+                "source": sources,
+            }
+        )
+    return rows
+
+
+def build_concentrations(
+    car_t: pd.DataFrame | None,
+    transgene: pd.DataFrame | None,
+    subjects: pd.DataFrame,
+    plate_files: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """The long table from the flow (``flow/car_t.tsv``) and qPCR (``qpcr/transgene.tsv``).
+
+    Analytes: ``car_per_ul``, ``car_pct_cd3``, ``b_cells_per_ul`` (flow) and
+    ``car_copies_per_ug`` (qPCR). BLQ rows keep their reading below the LLOQ in
+    ``value`` where there is one; ``lloq`` is that sample's LLOQ in the analyte's unit
+    (flow: ``flow.lloq_events`` scaled like the reading; qPCR: the lowest standard per
+    µg of the DNA loaded). Rows of subjects not in ``subjects`` and qPCR samples whose
+    curve failed are left out (they are flagged in their stage's table). Screening days
+    (< 0) stay in; NCA leaves them out.
+    """
+    known = set(subjects["subject_id"].astype(str))
+    rows: list[dict] = []
+    if car_t is not None and len(car_t):
+        rows += _flow_rows(car_t, known)
+    if transgene is not None and len(transgene):
+        rows += _qpcr_rows(transgene, known, plate_files or {})
+    table = pd.DataFrame(rows, columns=CONCENTRATION_COLUMNS)
+    table = table.sort_values(["subject_id", "analyte", "day"], kind="mergesort")
+    return table.reset_index(drop=True)

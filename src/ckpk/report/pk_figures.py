@@ -1,0 +1,42 @@
+"""All PK figures of a run: one model-fit plot per subject × analyte, one spaghetti
+plot per analyte (the drawing itself is in :mod:`ckpk.report.pk_plots`)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from ckpk.report.pk_plots import plot_fit, plot_spaghetti
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+
+
+def draw_pk_figures(
+    concentrations: pd.DataFrame,
+    nca: pd.DataFrame,
+    fits: pd.DataFrame,
+    subjects: pd.DataFrame,
+    fits_dir: str | Path,
+    spaghetti_dir: str | Path,
+) -> list[Path]:
+    """Write ``<fits_dir>/<subject>_<analyte>.png`` and ``<spaghetti_dir>/<analyte>.png``."""
+    fits_dir, spaghetti_dir = Path(fits_dir), Path(spaghetti_dir)
+    fits_dir.mkdir(parents=True, exist_ok=True)
+    spaghetti_dir.mkdir(parents=True, exist_ok=True)
+    fit_rows = {(str(r["subject_id"]), str(r["analyte"])): r for r in fits.to_dict("records")}
+    nca_rows = {(str(r["subject_id"]), str(r["analyte"])): r for r in nca.to_dict("records")}
+    written = []
+    for (subject, analyte), profile in concentrations.groupby(["subject_id", "analyte"]):
+        key = (str(subject), str(analyte))
+        unit = profile["unit"].dropna().iloc[0] if profile["unit"].notna().any() else ""
+        path = fits_dir / f"{_safe(key[0])}_{_safe(key[1])}.png"
+        title = f"{subject} — {analyte}" + (f" ({unit})" if unit else "")
+        written.append(plot_fit(profile, fit_rows.get(key), nca_rows.get(key), path, title=title))
+    for analyte in sorted(concentrations["analyte"].astype(str).unique()):
+        path = spaghetti_dir / f"{_safe(analyte)}.png"
+        written.append(plot_spaghetti(concentrations, subjects, analyte, path))
+    return written

@@ -1,0 +1,99 @@
+# PK: the long concentrations table, NCA, kinetic-model fits, dose-level summary, plots.
+
+
+rule pk_concentrations:
+    input:
+        car_t=rules.flow_car_t.output.car_t,
+        transgene=rules.qpcr_quantify.output.transgene,
+        wells=rules.qpcr_quantify.output.wells,
+        subjects=rules.ingest_files.output.subjects,
+    output:
+        report(
+            str(RESULTS / "pk" / "concentrations.tsv"),
+            caption="../report/concentrations.rst",
+            category="PK",
+        ),
+    log:
+        str(LOGS / "pk" / "concentrations.log"),
+    script:
+        "../scripts/pk_concentrations.py"
+
+
+rule pk_nca:
+    input:
+        concentrations=rules.pk_concentrations.output[0],
+        subjects=rules.ingest_files.output.subjects,
+    output:
+        report(str(RESULTS / "pk" / "nca.tsv"), caption="../report/nca.rst", category="PK"),
+    params:
+        method=config["nca"]["auc_method"],
+        end=config["nca"]["partial_auc_end"],
+    log:
+        str(LOGS / "pk" / "nca.log"),
+    script:
+        "../scripts/pk_nca.py"
+
+
+rule pk_model_fit:
+    input:
+        concentrations=rules.pk_concentrations.output[0],
+    output:
+        report(
+            str(RESULTS / "pk" / "model_fits.tsv"),
+            caption="../report/model_fits.rst",
+            category="PK",
+        ),
+    params:
+        end=config["nca"]["partial_auc_end"],
+    log:
+        str(LOGS / "pk" / "model_fit.log"),
+    script:
+        "../scripts/pk_model_fit.py"
+
+
+rule pk_summary:
+    input:
+        concentrations=rules.pk_concentrations.output[0],
+        nca=rules.pk_nca.output[0],
+        fits=rules.pk_model_fit.output[0],
+        subjects=rules.ingest_files.output.subjects,
+    output:
+        summary=report(
+            str(RESULTS / "pk" / "summary_by_dose.tsv"),
+            caption="../report/summary_by_dose.rst",
+            category="PK",
+        ),
+        persistence=report(
+            str(RESULTS / "pk" / "persistence_by_dose.tsv"),
+            caption="../report/persistence_by_dose.rst",
+            category="PK",
+        ),
+    log:
+        str(LOGS / "pk" / "summary.log"),
+    script:
+        "../scripts/pk_summary.py"
+
+
+rule pk_plots:
+    input:
+        concentrations=rules.pk_concentrations.output[0],
+        nca=rules.pk_nca.output[0],
+        fits=rules.pk_model_fit.output[0],
+        subjects=rules.ingest_files.output.subjects,
+    output:
+        fits=report(
+            directory(str(RESULTS / "pk" / "plots" / "fits")),
+            patterns=["{name}.png"],
+            caption="../report/fit_plot.rst",
+            category="PK plots",
+        ),
+        spaghetti=report(
+            directory(str(RESULTS / "pk" / "plots" / "spaghetti")),
+            patterns=["{name}.png"],
+            caption="../report/spaghetti_plot.rst",
+            category="PK plots",
+        ),
+    log:
+        str(LOGS / "pk" / "plots.log"),
+    script:
+        "../scripts/pk_plots.py"

@@ -1,0 +1,19 @@
+"""NCA per subject × analyte, PKNCA 0.12.1 rules (rule pk_nca)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+
+from ckpk.inputs import read_subjects  # noqa: E402
+from ckpk.pk.concentrations import read_concentrations  # noqa: E402
+from ckpk.pk.nca import NCA_COLUMNS, nca_table  # noqa: E402
+from ckpk.tables import write_tsv  # noqa: E402
+
+sm = snakemake  # noqa: F821
+table = nca_table(
+    read_concentrations(sm.input.concentrations),
+    method=sm.params.method,
+    end=sm.params.end,
+    subjects=read_subjects(sm.input.subjects),
+)
+write_tsv(table, sm.output[0], columns=NCA_COLUMNS, sort_by=["subject_id", "analyte"])

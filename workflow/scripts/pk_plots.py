@@ -1,0 +1,21 @@
+"""Model-fit plot per subject × analyte and a spaghetti plot per analyte (rule pk_plots)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+
+from ckpk.inputs import read_subjects  # noqa: E402
+from ckpk.pk.concentrations import read_concentrations  # noqa: E402
+from ckpk.report.pk_figures import draw_pk_figures  # noqa: E402
+from ckpk.tables import read_tsv  # noqa: E402
+
+sm = snakemake  # noqa: F821
+written = draw_pk_figures(
+    read_concentrations(sm.input.concentrations),
+    read_tsv(sm.input.nca),
+    read_tsv(sm.input.fits),
+    read_subjects(sm.input.subjects),
+    fits_dir=sm.output.fits,
+    spaghetti_dir=sm.output.spaghetti,
+)
+print(f"{len(written)} figures", file=sys.stderr)

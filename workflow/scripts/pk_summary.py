@@ -1,0 +1,22 @@
+"""Per dose level: parameter statistics and persistence at months 3/6/12 (rule pk_summary)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+
+from ckpk.inputs import read_subjects  # noqa: E402
+from ckpk.pk.concentrations import read_concentrations  # noqa: E402
+from ckpk.pk.summary import (  # noqa: E402
+    PERSISTENCE_COLUMNS,
+    SUMMARY_COLUMNS,
+    persistence_at_months,
+    summary_by_dose,
+)
+from ckpk.tables import read_tsv, write_tsv  # noqa: E402
+
+sm = snakemake  # noqa: F821
+subjects = read_subjects(sm.input.subjects)
+summary = summary_by_dose(read_tsv(sm.input.nca), read_tsv(sm.input.fits), subjects)
+write_tsv(summary, sm.output.summary, columns=SUMMARY_COLUMNS)
+persistence = persistence_at_months(read_concentrations(sm.input.concentrations), subjects)
+write_tsv(persistence, sm.output.persistence, columns=PERSISTENCE_COLUMNS)
