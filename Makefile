@@ -21,6 +21,7 @@ $(VENV)/.installed-test: pyproject.toml
 
 run: $(VENV)/.installed-run
 	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores 1 --report results/report.html
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests workflow/scripts benchmarks

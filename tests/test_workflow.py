@@ -114,6 +114,40 @@ def test_manifest_identifies_good_files(small_trial: Path, workflow_run) -> None
     assert set(manifest.loc[manifest["kind"] == "qpcr", "file"]) == set(plates["file"])
 
 
+PATIENT_STRINGS = (b"DOE^JANE", b"MRN-", b"Mustermann", b"1984-02-29")
+
+
+def test_pk_tables_written(workflow_run) -> None:
+    results, _ = workflow_run
+    concentrations = read_tsv(results / "pk" / "concentrations.tsv")
+    nca = read_tsv(results / "pk" / "nca.tsv")
+    fits = read_tsv(results / "pk" / "model_fits.tsv")
+    pairs = concentrations[concentrations["analyte"] != "b_cells_per_ul"][
+        ["subject_id", "analyte"]
+    ].drop_duplicates()
+    assert len(nca) == len(pairs) == len(fits)
+    assert set(read_tsv(results / "pk" / "summary_by_dose.tsv")["dose_level"]) == set(
+        nca["dose_level"]
+    )
+    assert len(list((results / "pk" / "plots" / "fits").glob("*.png"))) == len(pairs)
+
+
+def test_no_patient_identity_in_results_or_report(small_trial: Path, workflow_run) -> None:
+    """Free-text FCS keywords ($SRC, $COM, $CELLS, $OP, PATIENT ID) hold a planted name."""
+    results, _ = workflow_run
+    report = results.parent / "report.html"
+    proc = run_snakemake(
+        f"input_dir={small_trial}", f"results_dir={results}", "--report", str(report)
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    files = [p for p in results.rglob("*") if p.is_file()] + [report]
+    assert len(files) > 50
+    for path in files:
+        data = path.read_bytes()
+        for secret in PATIENT_STRINGS:
+            assert secret not in data, (path, secret)
+
+
 def test_rerun_does_nothing_and_tables_are_byte_identical(
     small_trial: Path, workflow_run, tmp_path: Path
 ) -> None:

@@ -5,13 +5,13 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
 
 from ckpk.inputs import read_subjects  # noqa: E402
-from ckpk.pk.concentrations import read_concentrations  # noqa: E402
+from ckpk.pk.concentrations import car_t_profiles, read_concentrations  # noqa: E402
 from ckpk.pk.nca import NCA_COLUMNS, nca_table  # noqa: E402
 from ckpk.tables import write_tsv  # noqa: E402
 
 sm = snakemake  # noqa: F821
 table = nca_table(
-    read_concentrations(sm.input.concentrations),
+    car_t_profiles(read_concentrations(sm.input.concentrations)),
     method=sm.params.method,
     end=sm.params.end,
     subjects=read_subjects(sm.input.subjects),

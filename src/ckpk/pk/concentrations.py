@@ -34,6 +34,10 @@ ANALYTE_UNITS = {
     "b_cells_per_ul": "cells/uL",
 }
 
+# Analytes that measure CAR T cells: NCA and the kinetic model describe these. B cells
+# per µL are in the table to follow B-cell aplasia, not as a PK profile.
+CAR_T_ANALYTES = ("car_per_ul", "car_pct_cd3", "car_copies_per_ug")
+
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
 
@@ -196,3 +200,8 @@ def build_concentrations(
     table = pd.DataFrame(rows, columns=CONCENTRATION_COLUMNS)
     table = table.sort_values(["subject_id", "analyte", "day"], kind="mergesort")
     return table.reset_index(drop=True)
+
+
+def car_t_profiles(concentrations: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the CAR T analytes only (:data:`CAR_T_ANALYTES`), for NCA and model fits."""
+    return concentrations[concentrations["analyte"].isin(CAR_T_ANALYTES)].reset_index(drop=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ckpk.pk.concentrations import car_t_profiles
 from ckpk.report.pk_plots import plot_fit, plot_spaghetti
 
 
@@ -23,14 +24,17 @@ def draw_pk_figures(
     fits_dir: str | Path,
     spaghetti_dir: str | Path,
 ) -> list[Path]:
-    """Write ``<fits_dir>/<subject>_<analyte>.png`` and ``<spaghetti_dir>/<analyte>.png``."""
+    """Write ``<fits_dir>/<subject>_<analyte>.png`` (CAR T analytes) and
+    ``<spaghetti_dir>/<analyte>.png`` (every analyte, B cells included)."""
     fits_dir, spaghetti_dir = Path(fits_dir), Path(spaghetti_dir)
     fits_dir.mkdir(parents=True, exist_ok=True)
     spaghetti_dir.mkdir(parents=True, exist_ok=True)
     fit_rows = {(str(r["subject_id"]), str(r["analyte"])): r for r in fits.to_dict("records")}
     nca_rows = {(str(r["subject_id"]), str(r["analyte"])): r for r in nca.to_dict("records")}
     written = []
-    for (subject, analyte), profile in concentrations.groupby(["subject_id", "analyte"]):
+    for (subject, analyte), profile in car_t_profiles(concentrations).groupby(
+        ["subject_id", "analyte"]
+    ):
         key = (str(subject), str(analyte))
         unit = profile["unit"].dropna().iloc[0] if profile["unit"].notna().any() else ""
         path = fits_dir / f"{_safe(key[0])}_{_safe(key[1])}.png"

@@ -48,7 +48,7 @@ class SimulationSettings:
     seed: int = 2019
     events_per_file: int = 100_000
     follow_up_days: float = 365.0
-    default_dna_ng: float = 100.0  # the config's qpcr.dna_ng
+    default_dna_ng: float = 200.0  # ng per qPCR reaction; the config's qpcr.dna_ng
     problems: bool = True  # plant the bad inputs listed in truth/problems.tsv
     workers: int | None = None  # processes writing FCS files (default: all cores)
 
@@ -252,7 +252,7 @@ def _write_qpcr(
             dna_ng = settings.default_dna_ng
             if srng.random() < 0.2:
                 # Low DNA yield: the lab loads less and records the measured mass.
-                dna_ng = round(float(srng.uniform(40.0, 95.0)), 1)
+                dna_ng = round(float(srng.uniform(60.0, 190.0)), 1)
                 row["dna_ng"] = dna_ng
             if srng.random() < 0.04:
                 # Biobank accession number instead of the visit name.
