@@ -8,7 +8,13 @@ rule flow_gate_subject:
     output:
         counts=str(RESULTS / "flow" / "batches" / "{subject}.gate_counts.tsv"),
         ledger=str(RESULTS / "flow" / "batches" / "{subject}.ledger.tsv"),
-        qc=directory(str(RESULTS / "flow" / "qc" / "{subject}")),
+        qc=report(
+            directory(str(RESULTS / "flow" / "qc" / "{subject}")),
+            patterns=["{name}.png"],
+            caption="../report/gate_qc.rst",
+            category="Flow gate QC",
+            subcategory="{subject}",
+        ),
     params:
         labels=fcs_labels_of_subject,
         sample_group=config["flow"]["sample_group"],
@@ -26,7 +32,11 @@ rule flow_car_t:
         manifest=rules.ingest_files.output.manifest,
         strategy=config["flow"]["gating"],
     output:
-        gate_counts=str(RESULTS / "flow" / "gate_counts.tsv"),
+        gate_counts=report(
+            str(RESULTS / "flow" / "gate_counts.tsv"),
+            caption="../report/gate_counts.rst",
+            category="Flow cytometry",
+        ),
         car_t=report(
             str(RESULTS / "flow" / "car_t.tsv"),
             caption="../report/car_t.rst",

@@ -5,7 +5,7 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
 
 from ckpk.inputs import read_subjects  # noqa: E402
-from ckpk.pk.concentrations import read_concentrations  # noqa: E402
+from ckpk.pk.concentrations import car_t_profiles, read_concentrations  # noqa: E402
 from ckpk.pk.summary import (  # noqa: E402
     PERSISTENCE_COLUMNS,
     SUMMARY_COLUMNS,
@@ -18,5 +18,6 @@ sm = snakemake  # noqa: F821
 subjects = read_subjects(sm.input.subjects)
 summary = summary_by_dose(read_tsv(sm.input.nca), read_tsv(sm.input.fits), subjects)
 write_tsv(summary, sm.output.summary, columns=SUMMARY_COLUMNS)
-persistence = persistence_at_months(read_concentrations(sm.input.concentrations), subjects)
+concentrations = car_t_profiles(read_concentrations(sm.input.concentrations))
+persistence = persistence_at_months(concentrations, subjects)
 write_tsv(persistence, sm.output.persistence, columns=PERSISTENCE_COLUMNS)

@@ -106,6 +106,7 @@ def _absolute_factor(
 ) -> tuple[float, str]:
     """Cells/µL per gate event and the counting method (NaN, "" when none applies)."""
     bead_gate = roles["beads"]
+    unused_beads = ""
     if bead_gate is not None:
         beads = counts.get(bead_gate, math.nan)
         per_test = _number(sample.get("beads_per_test"))
@@ -117,7 +118,9 @@ def _absolute_factor(
         elif per_test > 0 and blood_ul > 0:
             return per_test / (beads * blood_ul), SINGLE_PLATFORM
         else:
-            flags.append("beads counted but beads_per_test/blood_ul not given")
+            # Only worth saying when no CBC count saves the day: a dual-platform lab
+            # keeps the bead gate of a shared strategy without meaning to use it.
+            unused_beads = "beads counted but beads_per_test/blood_ul not given"
     lymph_gate = roles["lymphocytes"]
     lymphs_per_ul = _number(sample.get("lymphocytes_per_ul"))
     if lymph_gate is not None and not math.isnan(lymphs_per_ul) and lymphs_per_ul >= 0:
@@ -125,6 +128,8 @@ def _absolute_factor(
         if lymph_events > 0:
             return lymphs_per_ul / lymph_events, DUAL_PLATFORM
         flags.append("lymphocyte gate has 0 events: no dual-platform count")
+    if unused_beads:
+        flags.append(unused_beads)
     flags.append("no usable bead or CBC lymphocyte count: car_per_ul not computed")
     return math.nan, ""
 
