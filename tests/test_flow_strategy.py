@@ -99,6 +99,17 @@ def test_workspace_group_and_template_sample():
 
 
 @pytest.mark.shared
+def test_workspace_channels_are_required():
+    # FlowJo strategies key their transforms by channel name; the gated channels must still
+    # be listed (they were once dropped, so a file lacking them failed only at gating).
+    folder = shared_path("data", "fcs", "flowkit", "simple_diamond_example")
+    strategy = load_strategy(folder / "test_data_diamond_biex_rect.wsp")
+    assert set(strategy.transformations) == {"channel_A", "channel_B"}
+    assert required_dimensions(strategy) == [("channel_A", None), ("channel_B", None)]
+    assert compensation_refs(strategy) == set()
+
+
+@pytest.mark.shared
 def test_files_that_are_not_strategies_are_refused():
     for path in (
         shared_path("data", "fcs", "flowkit", "comp_complete_example.csv"),

@@ -22,6 +22,7 @@ Tolerated quirks, each recorded as a note:
 from __future__ import annotations
 
 import re
+import struct
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -133,16 +134,39 @@ def _data_set_count(path: Path, options: dict[str, bool]) -> int | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with path.open("rb") as handle:
-                sets = flowio.read_multiple_data_sets(
-                    handle,
-                    only_text=True,
-                    ignore_offset_error=True,
-                    ignore_offset_discrepancy=options.get("ignore_offset_discrepancy", False),
-                )
-                return len(sets)
+            # A path, not an open handle: FlowData closes the handle it reads, so a shared
+            # handle fails at the second data set ("seek of closed file").
+            sets = flowio.read_multiple_data_sets(
+                str(path),
+                only_text=True,
+                ignore_offset_error=True,
+                ignore_offset_discrepancy=options.get("ignore_offset_discrepancy", False),
+            )
+            return len(sets)
     except Exception:  # noqa: BLE001 - only used to word a note
         return None
+
+
+def _data_past_end(path: Path) -> bool:
+    """True when the HEADER or TEXT puts the last DATA byte at or past the end of the file.
+
+    The offsets are inclusive (FCS 3.1 names the first and the last byte), so a last byte
+    at offset ``size`` is one past the end: FlowIO's own truncation check lets that case
+    through to a decoding error.
+    """
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            stops = [int(handle.read(_HEADER_BYTES)[34:42])]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            text = flowio.FlowData(
+                str(path), only_text=True, nextdata_offset=0, ignore_offset_discrepancy=True
+            ).text
+        stops.append(int(text.get("enddata", "0").strip() or 0))
+    except Exception:  # noqa: BLE001 - only used to word a reason
+        return False
+    return any(stop >= size for stop in stops if stop > 0)
 
 
 def _nextdata(text: dict[str, str]) -> int:
@@ -223,7 +247,22 @@ def _parse_flowdata(
         except KeyError as error:
             keyword = str(error).strip("'").upper()
             raise _fail(name, f"a required FCS keyword is missing (${keyword})") from None
-        except (ValueError, TypeError, IndexError, EOFError, OSError, UnicodeError, MemoryError):
+        except (
+            ValueError,
+            TypeError,
+            IndexError,
+            EOFError,
+            OSError,
+            UnicodeError,
+            MemoryError,
+            struct.error,  # FlowIO unpacking event bytes whose length does not fit the layout
+        ):
+            if not only_text and _data_past_end(path):
+                raise _fail(
+                    name,
+                    "truncated: the file ends before the last byte of the event data "
+                    "(incomplete copy?)",
+                ) from None
             raise _fail(
                 name,
                 "unreadable or damaged FCS file (the keywords or event data cannot be decoded)",
@@ -449,13 +488,45 @@ def _spill_channels(spill: str) -> list[str]:
     return parts[1 : 1 + count]
 
 
+def _spill_problem(spill: str) -> str | None:
+    """What is wrong with a $SPILLOVER value, or None when it is usable.
+
+    FCS 3.1 §3.3.32: ``n, n channel names, n×n numbers`` (row-major, one row per channel);
+    compensation divides by this matrix, so it must also be invertible.
+    """
+    parts = [p.strip() for p in spill.split(",")]
+    try:
+        count = int(parts[0])
+    except ValueError:
+        return "its first value (the number of channels) is not a whole number"
+    if count < 1:
+        return f"it declares {count} channels"
+    values = parts[1 + count :]
+    if len(parts) < 1 + count or len(values) != count * count:
+        return (
+            f"it declares {count} channels, so {count * count} coefficients, but holds "
+            f"{max(len(values), 0)}"
+        )
+    try:
+        matrix = np.array([float(v) for v in values]).reshape(count, count)
+    except ValueError:
+        return "some coefficients are not numbers"
+    if not np.isfinite(matrix).all():
+        return "some coefficients are not finite numbers"
+    if np.linalg.matrix_rank(matrix) < count:
+        return "the matrix cannot be inverted (singular)"
+    return None
+
+
 def check_channels(sample: flowkit.Sample, strategy: flowkit.GatingStrategy) -> None:
     """Raise :class:`InputError` when the file lacks a channel the strategy gates on.
 
     A channel matches by PnN, by PnS, by FlowJo's spelling ("/" as "_"), or, for a
     dimension compensated with a strategy matrix, through that matrix's fluorochrome →
     detector mapping (GatingML 2.0 §5.2). Compensation is checked too: a strategy matrix
-    or the file's own $SPILLOVER must name only channels the file has.
+    or the file's own $SPILLOVER must name only channels the file has, the file's own must
+    be complete and invertible, and a FlowJo strategy using the "Acquisition-defined"
+    matrix needs the file to have one that lists every gated compensated channel.
     """
     from ckpk.flow.strategy import required_dimensions
 
@@ -506,6 +577,45 @@ def check_channels(sample: flowkit.Sample, strategy: flowkit.GatingStrategy) -> 
                     "the file's own spillover matrix ($SPILLOVER) is damaged or names "
                     f"channel(s) not in the file ({', '.join(absent) or 'unreadable header'})",
                 )
+            problem = _spill_problem(spill)
+            if problem:
+                raise _fail(
+                    name, f"the file's own spillover matrix ($SPILLOVER) is damaged: {problem}"
+                )
+        _check_acquisition_defined(sample, strategy, spill)
+
+
+def _check_acquisition_defined(
+    sample: flowkit.Sample, strategy: flowkit.GatingStrategy, spill: str | None
+) -> None:
+    """A FlowJo strategy whose template uses the "Acquisition-defined" matrix gates on
+    "Comp-" channels made from each file's own $SPILLOVER; FlowJo has no such channels for a
+    file without one (or whose matrix lacks a gated channel), so the gates cannot be applied
+    to it. (A GatingML "FCS" reference without a matrix means uncompensated, GatingML 2.0
+    §5.2, and is only noted.)"""
+    from ckpk.flow.strategy import file_spillover_channels
+
+    needed = file_spillover_channels(strategy)
+    if not needed:
+        return
+    if not spill:
+        raise _fail(
+            sample.id,
+            "the FlowJo workspace compensates each file with its own spillover matrix "
+            "('Acquisition-defined') but this file has no $SPILLOVER/SPILL keyword, so its "
+            f"compensated channels ({', '.join(needed)}) do not exist",
+        )
+    in_spill = set(_spill_channels(spill))
+    lookup = {label.replace("/", "_"): label for label in sample.pnn_labels}
+    lookup.update({s: p for p, s in zip(sample.pnn_labels, sample.pns_labels, strict=False) if s})
+    missing = [c for c in needed if c not in in_spill and lookup.get(c, c) not in in_spill]
+    if missing:
+        raise _fail(
+            sample.id,
+            "the FlowJo workspace compensates each file with its own spillover matrix "
+            f"('Acquisition-defined') but this file's $SPILLOVER does not include the gated "
+            f"channel(s) {', '.join(missing)}",
+        )
 
 
 def _describe_channels(sample: flowkit.Sample) -> Iterable[str]:

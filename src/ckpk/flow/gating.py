@@ -8,9 +8,10 @@ from leaking between files, and turns the results into the ``flow/gate_counts.ts
 Compensation (SPEC §5): a dimension with ``compensation-ref="FCS"`` (GatingML 2.0 §5.2)
 is compensated with the file's own $SPILLOVER (or SPILL/$SPILL); a dimension that names a
 matrix carried by the strategy (GatingML ``spectrumMatrix``, FlowJo workspace matrix) uses
-that matrix. The ``compensation`` column says which was used: "strategy", "file",
-"supplied" (a matrix given by the caller in place of the file's), "none", or several
-joined by "+".
+that matrix; a FlowJo workspace whose template uses FlowJo's "Acquisition-defined" matrix
+means the file's own matrix too (see :mod:`ckpk.flow.strategy`). The ``compensation``
+column says which was used: "strategy", "file", "supplied" (a matrix given by the caller
+in place of the file's), "none", or several joined by "+".
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ckpk.errors import InputError
-from ckpk.flow.strategy import compensation_refs
+from ckpk.flow.strategy import compensation_refs, required_dimensions
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import flowkit
@@ -50,12 +51,18 @@ GATE_COUNT_COLUMNS = [
 
 @dataclass
 class GatingOutcome:
-    """Result of gating one file: the count table, per-event membership and notes."""
+    """Result of gating one file: the count table, per-event membership and notes.
+
+    ``preprocessed`` is FlowKit's cache of this file's compensated and transformed events
+    (keyed by compensation, transform and channel), kept so that the QC plot draws the very
+    events that were gated without compensating and transforming them a second time.
+    """
 
     counts: pd.DataFrame
     membership: dict[str, np.ndarray]
     compensation: str
     notes: list[str] = field(default_factory=list)
+    preprocessed: dict = field(default_factory=dict, repr=False)
 
 
 def _file_spill(sample: flowkit.Sample) -> str | None:
@@ -89,6 +96,13 @@ def compensation_source(
             labels.append("supplied")
         elif _file_spill(sample):
             labels.append("file")
+            gated = {d for d, ref in required_dimensions(strategy) if ref == "FCS"}
+            outside = sorted(gated & set(_channels_outside(sample, _file_spill(sample))))
+            if outside:
+                notes.append(
+                    f"gated channel(s) {', '.join(outside)} are not in the file's $SPILLOVER "
+                    "matrix, so they were not compensated"
+                )
         else:
             # GatingML 2.0 §5.2: "FCS" without a spillover in the file means uncompensated.
             notes.append(
@@ -108,6 +122,18 @@ def _as_matrix(comp: object, sample: flowkit.Sample) -> object:
     raise TypeError("comp must be 'file', a flowkit.Matrix or a DataFrame (detectors as columns)")
 
 
+def _channels_outside(sample: flowkit.Sample, spill: str) -> list[str]:
+    """Fluorescence channels of the file that a $SPILLOVER value does not list."""
+    from ckpk.flow.fcs import _spill_channels
+
+    listed = set(_spill_channels(spill))
+    return [
+        sample.pnn_labels[i]
+        for i in sample.fluoro_indices
+        if sample.pnn_labels[i] not in listed and sample.pnn_labels[i] not in sample.null_channels
+    ]
+
+
 @contextmanager
 def compensation_override(sample: flowkit.Sample, comp: object = "file") -> Iterator[None]:
     """Within the block, the strategy's "FCS" reference means ``comp`` (unless "file").
@@ -115,19 +141,28 @@ def compensation_override(sample: flowkit.Sample, comp: object = "file") -> Iter
     FlowKit reads the file's matrix from ``sample.metadata["spillover"/"spill"]``; a
     supplied matrix is put there, written as a $SPILLOVER value, and the file's own
     value is restored afterwards.
+
+    A $SPILLOVER lists the channels it compensates (FCS 3.1 §3.3.32); other fluorescence
+    channels, such as the BD Accuri C6 "Width" pulse parameter, are left as acquired, as
+    FlowJo leaves them. FlowKit instead refuses a matrix that does not list every channel
+    it counts as fluorescence, unless the others are declared "null channels" (its own
+    remedy, ``flowkit.Sample(null_channel_list=...)``), so they are declared so in the block.
     """
-    if isinstance(comp, str) and comp == "file":
-        yield
-        return
-    original = sample.metadata
-    matrix = _as_matrix(comp, sample)
-    metadata = {k: v for k, v in original.items() if k not in ("spill", "spillover")}
-    metadata["spillover"] = _spill_text(matrix)
-    sample.metadata = metadata
+    original, original_null = sample.metadata, sample.null_channels
+    if not (isinstance(comp, str) and comp == "file"):
+        matrix = _as_matrix(comp, sample)
+        metadata = {k: v for k, v in original.items() if k not in ("spill", "spillover")}
+        metadata["spillover"] = _spill_text(matrix)
+        sample.metadata = metadata
+    spill = _file_spill(sample)
+    outside = _channels_outside(sample, spill) if spill else []
+    if outside:
+        sample.null_channels = [*original_null, *outside]
     try:
         yield
     finally:
         sample.metadata = original
+        sample.null_channels = original_null
 
 
 def _membership_and_rows(
@@ -179,12 +214,15 @@ def gate_events(
     file's $SPILLOVER wherever the strategy refers to it.
     """
     label, notes = compensation_source(sample, strategy, comp)
+    strategy.clear_cache()  # nothing cached under this sample id may come from another file
     try:
         with compensation_override(sample, comp):
             # cache_events=True keeps each channel's transformed events for the gates that
             # share them (the logicle transform otherwise runs once per gate: DESIGN speed
-            # facts); the cache is keyed by sample id, so it is cleared after every file.
+            # facts); the cache is keyed by sample id, so it is cleared after every file
+            # and handed to the outcome for the QC plot.
             results = strategy.gate_sample(sample, cache_events=True)
+        preprocessed = strategy._cached_preprocessed_events.get(sample.id, {})
     finally:
         strategy.clear_cache()
     rows, membership = _membership_and_rows(results, sample, strategy)
@@ -193,7 +231,7 @@ def gate_events(
     counts["events"] = sample.event_count
     counts["compensation"] = label
     counts["notes"] = "; ".join(notes)
-    return GatingOutcome(counts[GATE_COUNT_COLUMNS], membership, label, notes)
+    return GatingOutcome(counts[GATE_COUNT_COLUMNS], membership, label, notes, preprocessed)
 
 
 def gate_sample(
@@ -244,6 +282,10 @@ def gate_files(
         except InputError as error:
             rejections.append((name, str(error)))
             continue
+        except Exception as error:  # noqa: BLE001 - a defect nobody foresaw rejects this file only
+            log.warning("%s: reading failed", name, exc_info=True)
+            rejections.append((name, f"{name}: unreadable or damaged FCS file ({_reason(error)})"))
+            continue
         try:
             outcome = gate_events(sample, strategy, comp)
         except Exception as error:  # noqa: BLE001 - any failure rejects this file only
@@ -261,7 +303,12 @@ def gate_files(
                 log.warning("%s: QC plot failed", name, exc_info=True)
                 all_notes.append(f"QC plot failed ({_reason(error)})")
         if on_file is not None:
-            on_file(name, sample, outcome)
+            try:
+                on_file(name, sample, outcome)
+            except Exception as error:  # noqa: BLE001 - extra QC never rejects a file
+                log.warning("%s: QC output failed", name, exc_info=True)
+                all_notes.append(f"QC output failed ({_reason(error)})")
+        outcome.preprocessed.clear()  # free this file's events before reading the next
         table = outcome.counts
         table["notes"] = "; ".join(all_notes)
         tables.append(table)

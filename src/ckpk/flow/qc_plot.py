@@ -108,7 +108,9 @@ def _draw_gate(ax: object, gate: object, x_lim: tuple, y_lim: tuple | None) -> N
     two_d = y_lim is not None
     style = {"edgecolor": GATE_COLOR, "facecolor": "none", "linewidth": 1.6}
     if isinstance(gate, flowkit.gates.PolygonGate) and two_d:
-        ax.add_patch(Polygon([v[:2] for v in gate.vertices], closed=True, **style))
+        # add_artist, not add_patch: the axes limits are already fixed, and add_patch would
+        # measure the outline segment by segment to autoscale them.
+        ax.add_artist(Polygon([v[:2] for v in gate.vertices], closed=True, **style))
     elif isinstance(gate, flowkit.gates.EllipsoidGate) and two_d:
         if len(gate.dimensions) > 2:
             ax.text(
@@ -126,7 +128,7 @@ def _draw_gate(ax: object, gate: object, x_lim: tuple, y_lim: tuple | None) -> N
         values, vectors = values[order], vectors[:, order]
         angle = math.degrees(math.atan2(vectors[1, 0], vectors[0, 0]))
         width, height = 2.0 * np.sqrt(np.clip(values, 0, None) * gate.distance_square)
-        ax.add_patch(Ellipse(tuple(gate.coordinates[:2]), width, height, angle=angle, **style))
+        ax.add_artist(Ellipse(tuple(gate.coordinates[:2]), width, height, angle=angle, **style))
     elif isinstance(gate, flowkit.gates.QuadrantGate):
         for value in gate.dimensions[0].values:
             ax.axvline(value, color=GATE_COLOR, linewidth=1.4)
@@ -139,14 +141,14 @@ def _draw_gate(ax: object, gate: object, x_lim: tuple, y_lim: tuple | None) -> N
         if two_d:
             y_min, y_max = dims[1].min, dims[1].max
             if None not in (x_min, x_max, y_min, y_max):
-                ax.add_patch(Rectangle((x_min, y_min), x_max - x_min, y_max - y_min, **style))
+                ax.add_artist(Rectangle((x_min, y_min), x_max - x_min, y_max - y_min, **style))
                 return
             # Open-ended rectangle (GatingML allows a missing min or max): draw its bounds.
             left = x_lim[0] if x_min is None else x_min
             right = x_lim[1] if x_max is None else x_max
             bottom = y_lim[0] if y_min is None else y_min
             top = y_lim[1] if y_max is None else y_max
-            ax.add_patch(
+            ax.add_artist(
                 Rectangle(
                     (left, bottom),
                     right - left,
@@ -260,8 +262,13 @@ def plot_gates(
         y=1 - 0.3 / height,
     )
     all_events = np.ones(sample.event_count, dtype=bool)
+    strategy.clear_cache()
     try:
         with compensation_override(sample, comp):
+            if outcome.preprocessed:
+                # The events exactly as they were gated: no second compensation and
+                # logicle pass (about a third of the plot's time otherwise).
+                strategy._cached_preprocessed_events[sample.id] = dict(outcome.preprocessed)
             for number, (gate_path, parent) in enumerate(panels, start=1):
                 ax = figure.add_subplot(n_rows, n_cols, number)
                 parts = tuple(gate_path.strip("/").split("/"))
@@ -309,7 +316,9 @@ def _panel(
         count = counts.get(gate_path, 0)
         pct = f"{100.0 * count / parent_count:.2f}%" if parent_count else "-"
         title = f"{name}\n{count:,} events, {pct} of {_short(parent)}"
-    ax.set_title(title, fontsize=8)
+    # An explicit y skips matplotlib's search for top-axis decorations to dodge (there are
+    # none here), which measured a fifth of the drawing time.
+    ax.set_title(title, fontsize=8, y=1.0)
     ax.tick_params(labelsize=6)
     ax.xaxis.set_major_locator(MaxNLocator(5))
     ax.yaxis.set_major_locator(MaxNLocator(5))
@@ -348,8 +357,16 @@ def _panel(
     x_lim = _limits(x, coords[0])
     ax.set_xlabel(_axis_label(dims[0], sample, strategy), fontsize=7)
     if len(dims) == 1:
-        ax.hist(x[np.isfinite(x)], bins=BINS, range=x_lim, color="#4c72b0", histtype="stepfilled")
+        heights, edges = np.histogram(x[np.isfinite(x)], bins=BINS, range=x_lim)
+        # The filled step outline that ax.hist(histtype="stepfilled") draws, added without
+        # ax.hist's autoscaling (which walks the outline's segments in Python) since the
+        # limits are set here anyway.
+        outline = np.column_stack(
+            [np.repeat(edges, 2), np.concatenate([[0.0], np.repeat(heights, 2), [0.0]])]
+        )
+        ax.add_artist(Polygon(outline, closed=True, facecolor="#4c72b0", edgecolor="none"))
         ax.set_xlim(x_lim)
+        ax.set_ylim(0, max(float(heights.max(initial=0)), 1.0) * 1.05)
         ax.set_ylabel("events", fontsize=7)
         _draw_gate(ax, gate, x_lim, None)
         return

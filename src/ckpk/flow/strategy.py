@@ -6,6 +6,11 @@ tree per sample; ckpk applies one template to every FCS file of the trial, so it
 the gate tree, transforms and compensation matrix of one sample of one sample group
 (FlowKit stores FlowJo gates in the transformed space of that sample's transforms).
 
+Compensation in a workspace follows FlowJo: a matrix the analyst defined in the workspace
+is applied to every file, but FlowJo's "Acquisition-defined" matrix stands for the
+spillover the cytometer wrote into each file ($SPILLOVER/SPILL), so every file is then
+compensated with its own matrix, exactly as FlowJo does when files are added to a group.
+
 Gates are named by path, ``/root/Lymphocytes/Singlets``, the form used in
 ``flow/gate_counts.tsv``; quadrants sit under their quadrant gate
 (``/root/.../CD4vCD8/CD4+CD8-``).
@@ -26,6 +31,11 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 log = logging.getLogger(__name__)
 
 ALL_SAMPLES = "All Samples"  # FlowJo's built-in group holding every sample
+# FlowJo's fixed name for the matrix it reads from an FCS file's own $SPILLOVER/SPILL. The
+# workspace stores a copy per sample (the values of that sample's file), but FlowJo applies
+# to each file the spillover written in that file. The name is reserved: FlowJo marks the
+# matrix non-editable, and an edited copy gets another name (then a workspace matrix).
+ACQUISITION_DEFINED = "Acquisition-defined"
 # The config keys (SPEC §3) that name gates, in the order they are reported.
 GATE_KEYS = ("car_gate", "cd3_gate", "bead_gate", "lymphocyte_gate", "b_cell_gate")
 REQUIRED_GATE_KEYS = ("car_gate", "cd3_gate")
@@ -136,14 +146,65 @@ def _load_workspace(path: Path, sample_group: str | None) -> flowkit.GatingStrat
             f"sample '{template}' has sample-specific gates; they are used as the template"
         )
     comp = samples[template]["compensation"]
-    if comp is not None:
+    if comp is not None and is_acquisition_defined(comp["matrix_name"]):
+        channels = _use_each_files_spillover(strategy, comp["matrix_name"])
         notes.append(
-            f"compensation matrix '{comp['matrix_name']}' of that sample is applied to every file"
+            f"compensation: FlowJo's '{comp['matrix_name']}' matrix, so each file is "
+            "compensated with its own $SPILLOVER, as FlowJo does"
+            + (f" (gated compensated channels: {', '.join(channels)})" if channels else "")
+        )
+    elif comp is not None:
+        notes.append(
+            f"compensation matrix '{comp['matrix_name']}' defined in the workspace is applied "
+            "to every file"
         )
     for note in notes:
         log.info("%s", note)
     strategy.ckpk_notes = notes
     return strategy
+
+
+def is_acquisition_defined(matrix_name: str) -> bool:
+    """True for FlowJo's "Acquisition-defined" matrix: the file's own $SPILLOVER (FlowJo 10
+    workspaces write it per sample as ``<transforms:spilloverMatrix name="Acquisition-defined"
+    editable="0">``; flowWorkspace/CytoML read and write it the same way)."""
+    return matrix_name.strip().lower() == ACQUISITION_DEFINED.lower()
+
+
+def _all_gates(strategy: flowkit.GatingStrategy) -> Iterator[object]:
+    """Every gate object of the tree, sample-specific (custom) gates included."""
+    for node in strategy._gate_tree.descendants:
+        yield node.gate
+        yield from getattr(node, "custom_gates", {}).values()
+
+
+def _use_each_files_spillover(strategy: flowkit.GatingStrategy, matrix_id: str) -> list[str]:
+    """Point every dimension compensated with workspace matrix ``matrix_id`` at the file's own
+    spillover instead (GatingML 2.0 §5.2 ``compensation-ref="FCS"``, which FlowKit resolves
+    per sample from $SPILLOVER/SPILL), and drop the template sample's copy of the matrix.
+
+    Returns the channels so compensated; they are kept in
+    ``strategy.ckpk_file_spillover_channels`` for the per-file checks.
+    """
+    channels: list[str] = []
+    for gate in _all_gates(strategy):
+        for dim in getattr(gate, "dimensions", None) or []:
+            if getattr(dim, "compensation_ref", None) != matrix_id:
+                continue
+            dim.compensation_ref = "FCS"
+            channel = getattr(dim, "dimension_ref", None) or dim.id
+            if channel not in channels:
+                channels.append(channel)
+    strategy.comp_matrices.pop(matrix_id, None)
+    strategy.clear_cache()
+    strategy.ckpk_file_spillover_channels = channels
+    return channels
+
+
+def file_spillover_channels(strategy: flowkit.GatingStrategy) -> list[str]:
+    """Channels that a FlowJo strategy with an "Acquisition-defined" matrix compensates with
+    each file's own $SPILLOVER; empty for every other strategy."""
+    return list(getattr(strategy, "ckpk_file_spillover_channels", []))
 
 
 def _path_string(parts: tuple[str, ...]) -> str:
@@ -197,20 +258,22 @@ def required_dimensions(strategy: flowkit.GatingStrategy) -> list[tuple[str, str
 
     Ratio dimensions are replaced by the two raw channels their ratio transform divides.
     """
-    nodes = strategy._gate_tree.descendants
+    import flowkit
+
     needed: list[tuple[str, str | None]] = []
-    for node in nodes:
-        gates = [node.gate, *getattr(node, "custom_gates", {}).values()]
-        for gate in gates:
-            for dim_id, comp_ref in _dimension_refs(gate):
-                transform = strategy.transformations.get(dim_id)
-                if transform is not None and hasattr(transform, "dimensions"):
-                    pairs = [(d, None) for d in transform.dimensions]
-                else:
-                    pairs = [(dim_id, comp_ref)]
-                for pair in pairs:
-                    if pair not in needed:
-                        needed.append(pair)
+    for gate in _all_gates(strategy):
+        for dim_id, comp_ref in _dimension_refs(gate):
+            # Only a ratio transform stands for other channels. (Every FlowKit transform has
+            # a ``dimensions`` list, empty except for ratios, and FlowJo strategies key their
+            # transforms by channel name, so the channel itself must not be dropped.)
+            transform = strategy.transformations.get(dim_id)
+            if isinstance(transform, flowkit.transforms.RatioTransform):
+                pairs = [(d, None) for d in transform.dimensions]
+            else:
+                pairs = [(dim_id, comp_ref)]
+            for pair in pairs:
+                if pair not in needed:
+                    needed.append(pair)
     return needed
 
 
