@@ -15,18 +15,9 @@ import pandas as pd
 from ckpk.flow.counts import car_t_table
 from ckpk.flow.gating import GATE_COUNT_COLUMNS
 
-GATE_COUNTS_COLUMNS = [
-    "file",
-    "subject_id",
-    "day",
-    "gate_path",
-    "gate",
-    "count",
-    "percent_parent",
-    "parent",
-    "parent_count",
-    "events",
-    "compensation",
+# SPEC flow/gate_counts.tsv: identity first, then the gating engine's columns.
+GATE_COUNTS_COLUMNS = ["file", "subject_id", "day"] + [
+    c for c in GATE_COUNT_COLUMNS if c not in ("file", "notes")
 ]
 FLOW_LEDGER_COLUMNS = ["file", "status", "reason", "stage"]
 

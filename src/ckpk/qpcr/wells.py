@@ -31,11 +31,12 @@ for unknowns, kept for cross-checks only), ``run`` (RDML run id), ``format`` and
 
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np
 import pandas as pd
+
+from .formats._tables import text
 
 WELL_COLUMNS = ["plate", "well", "sample", "target", "task", "cq", "quantity", "omit"]
 WELL_EXTRA_COLUMNS = [
@@ -149,7 +150,9 @@ def finish_wells(
     table["format"] = fmt
     table["source_file"] = source_file
     for column in ("well", "sample", "target", "reporter", "task_raw", "run"):
-        table[column] = [_text(v) for v in table[column]]
+        # Excel stores sample names such as 5000018696625 as numbers: text() prints
+        # whole floats without '.0'.
+        table[column] = [text(v) for v in table[column]]
     table["task"] = [t if t in TASKS else normalise_task(t) for t in table["task"]]
     for column in ("cq", "quantity", "instrument_quantity"):
         table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
@@ -168,15 +171,3 @@ def finish_wells(
         ["well_index", "target", "reporter"], kind="mergesort", na_position="last"
     )
     return table.reset_index(drop=True)
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        if value.is_integer():
-            # Excel stores sample names such as 5000018696625 as numbers.
-            return str(int(value))
-    return str(value).strip()
