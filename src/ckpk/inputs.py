@@ -271,6 +271,43 @@ def classify(rel: str, path: Path) -> str:
 
 
 @dataclass
+class Sheets:
+    subjects: pd.DataFrame
+    samples: pd.DataFrame
+    subjects_problem: str  # why no subject can be known ("" when subjects.tsv is fine)
+    rejections: dict[str, str]  # sheet file name -> reason it is rejected
+
+
+def load_sheets(input_dir: str | Path) -> Sheets:
+    """``subjects.tsv`` and ``samples.tsv`` of an input folder, checked, never raising.
+
+    A missing or bad subjects sheet leaves no known subject (every FCS file is then
+    rejected, saying why); a bad samples sheet is rejected and names alone are used.
+    """
+    root = Path(input_dir)
+    subjects = pd.DataFrame(columns=SUBJECT_COLUMNS)
+    samples = pd.DataFrame(columns=SAMPLE_COLUMNS)
+    problem, rejections = "", {}
+    if (root / SUBJECTS_SHEET).is_file():
+        try:
+            subjects = read_subjects(root / SUBJECTS_SHEET)
+            if subjects.empty:
+                raise InputError(f"{SUBJECTS_SHEET}: lists no subjects")
+        except InputError as exc:
+            subjects = pd.DataFrame(columns=SUBJECT_COLUMNS)
+            problem = f"{SUBJECTS_SHEET} cannot be used ({exc})"
+            rejections[SUBJECTS_SHEET] = str(exc)
+    else:
+        problem = f"{SUBJECTS_SHEET} is missing from the input folder"
+    if (root / SAMPLES_SHEET).is_file():
+        try:
+            samples = read_samples(root / SAMPLES_SHEET)
+        except InputError as exc:
+            rejections[SAMPLES_SHEET] = f"{exc}; file and sample names are used alone"
+    return Sheets(subjects, samples, problem, rejections)
+
+
+@dataclass
 class IngestResult:
     ledger: pd.DataFrame
     manifest: pd.DataFrame
@@ -299,28 +336,11 @@ def ingest(input_dir: str | Path, name_pattern: str = DEFAULT_NAME_PATTERN) -> I
             "stage": "ingest",
         }
 
-    subjects = pd.DataFrame(columns=SUBJECT_COLUMNS)
-    subjects_problem = ""
-    if SUBJECTS_SHEET in ledger:
-        try:
-            subjects = read_subjects(root / SUBJECTS_SHEET)
-            if subjects.empty:
-                raise InputError(f"{SUBJECTS_SHEET}: lists no subjects")
-        except InputError as exc:
-            subjects_problem = f"{SUBJECTS_SHEET} cannot be used ({exc})"
-            ledger[SUBJECTS_SHEET].update(status="rejected", reason=str(exc))
-    else:
-        subjects_problem = f"{SUBJECTS_SHEET} is missing from the input folder"
-
-    samples = pd.DataFrame(columns=SAMPLE_COLUMNS)
-    if SAMPLES_SHEET in ledger:
-        try:
-            samples = read_samples(root / SAMPLES_SHEET)
-        except InputError as exc:
-            ledger[SAMPLES_SHEET].update(
-                status="rejected",
-                reason=f"{exc}; file and sample names are used alone",
-            )
+    sheets = load_sheets(root)
+    subjects, samples = sheets.subjects, sheets.samples
+    subjects_problem = sheets.subjects_problem
+    for name, reason in sheets.rejections.items():
+        ledger[name].update(status="rejected", reason=reason)
 
     known_subjects = set(subjects["subject_id"].astype(str))
     manifest_rows = []

@@ -51,6 +51,12 @@ def ingest_inputs(wildcards):
     return [str(INPUT_DIR / rel) for rel in list_input_files(INPUT_DIR)]
 
 
+def sheet_inputs(wildcards):
+    if MAKE_DEMO:
+        return [str(DEMO_DIR / "subjects.tsv")]
+    return [str(INPUT_DIR / n) for n in ("subjects.tsv", "samples.tsv") if (INPUT_DIR / n).exists()]
+
+
 def manifest(wildcards=None):
     """The sample manifest, read after the ingest checkpoint has run."""
     path = checkpoints.ingest_files.get().output.manifest

@@ -16,14 +16,28 @@ rule demo_simulate:
         "../scripts/demo_simulate.py"
 
 
+rule ingest_sheets:
+    # Apart from the file checkpoint, so that a new FCS file does not make the
+    # stages that only need the sheets (qPCR) run again.
+    input:
+        sheet_inputs,
+    output:
+        subjects=str(RESULTS / "ingest" / "subjects.tsv"),
+        samples=str(RESULTS / "ingest" / "samples.tsv"),
+    params:
+        input_dir=str(INPUT_DIR),
+    log:
+        str(LOGS / "ingest_sheets.log"),
+    script:
+        "../scripts/ingest_sheets.py"
+
+
 checkpoint ingest_files:
     input:
         ingest_inputs,
     output:
         manifest=str(RESULTS / "ingest" / "manifest.tsv"),
         ledger=str(RESULTS / "ingest" / "ledger.tsv"),
-        subjects=str(RESULTS / "ingest" / "subjects.tsv"),
-        samples=str(RESULTS / "ingest" / "samples.tsv"),
     params:
         input_dir=str(INPUT_DIR),
         name_pattern=config["sample_name_pattern"],

@@ -6,7 +6,7 @@ rule pk_concentrations:
         car_t=rules.flow_car_t.output.car_t,
         transgene=rules.qpcr_quantify.output.transgene,
         wells=rules.qpcr_quantify.output.wells,
-        subjects=rules.ingest_files.output.subjects,
+        subjects=rules.ingest_sheets.output.subjects,
     output:
         report(
             str(RESULTS / "pk" / "concentrations.tsv"),
@@ -22,7 +22,7 @@ rule pk_concentrations:
 rule pk_nca:
     input:
         concentrations=rules.pk_concentrations.output[0],
-        subjects=rules.ingest_files.output.subjects,
+        subjects=rules.ingest_sheets.output.subjects,
     output:
         report(str(RESULTS / "pk" / "nca.tsv"), caption="../report/nca.rst", category="PK"),
     params:
@@ -56,7 +56,7 @@ rule pk_summary:
         concentrations=rules.pk_concentrations.output[0],
         nca=rules.pk_nca.output[0],
         fits=rules.pk_model_fit.output[0],
-        subjects=rules.ingest_files.output.subjects,
+        subjects=rules.ingest_sheets.output.subjects,
     output:
         summary=report(
             str(RESULTS / "pk" / "summary_by_dose.tsv"),
@@ -79,7 +79,7 @@ rule pk_plots:
         concentrations=rules.pk_concentrations.output[0],
         nca=rules.pk_nca.output[0],
         fits=rules.pk_model_fit.output[0],
-        subjects=rules.ingest_files.output.subjects,
+        subjects=rules.ingest_sheets.output.subjects,
     output:
         fits=report(
             directory(str(RESULTS / "pk" / "plots" / "fits")),

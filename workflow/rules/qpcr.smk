@@ -4,8 +4,8 @@
 rule qpcr_quantify:
     input:
         plates=qpcr_plate_files,
-        subjects=rules.ingest_files.output.subjects,
-        samples=rules.ingest_files.output.samples,
+        subjects=rules.ingest_sheets.output.subjects,
+        samples=rules.ingest_sheets.output.samples,
     output:
         wells=str(RESULTS / "qpcr" / "wells.tsv"),
         curves=report(

@@ -4,20 +4,12 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
 
-from ckpk.inputs import (  # noqa: E402
-    LEDGER_COLUMNS,
-    MANIFEST_COLUMNS,
-    SAMPLE_COLUMNS,
-    SUBJECT_COLUMNS,
-    ingest,
-)
+from ckpk.inputs import LEDGER_COLUMNS, MANIFEST_COLUMNS, ingest  # noqa: E402
 from ckpk.tables import write_tsv  # noqa: E402
 
 out = snakemake.output  # noqa: F821
 result = ingest(snakemake.params.input_dir, snakemake.params.name_pattern)  # noqa: F821
 write_tsv(result.ledger, out.ledger, columns=LEDGER_COLUMNS, sort_by=["file"])
 write_tsv(result.manifest, out.manifest, columns=MANIFEST_COLUMNS, sort_by=["file"])
-write_tsv(result.subjects, out.subjects, columns=SUBJECT_COLUMNS, sort_by=["subject_id"])
-write_tsv(result.samples, out.samples, columns=SAMPLE_COLUMNS, sort_by=["sample"])
 counts = result.ledger.groupby(["kind", "status"]).size()
 print(counts.to_string(), file=sys.stderr)

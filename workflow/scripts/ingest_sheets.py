@@ -1,0 +1,15 @@
+"""The checked subject and sample sheets (rule ingest_sheets)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+
+from ckpk.inputs import SAMPLE_COLUMNS, SUBJECT_COLUMNS, load_sheets  # noqa: E402
+from ckpk.tables import write_tsv  # noqa: E402
+
+sm = snakemake  # noqa: F821
+sheets = load_sheets(sm.params.input_dir)
+write_tsv(sheets.subjects, sm.output.subjects, columns=SUBJECT_COLUMNS, sort_by=["subject_id"])
+write_tsv(sheets.samples, sm.output.samples, columns=SAMPLE_COLUMNS, sort_by=["sample"])
+for name, reason in sheets.rejections.items():
+    print(f"{name}: rejected: {reason}", file=sys.stderr)
