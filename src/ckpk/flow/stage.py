@@ -89,7 +89,3 @@ def summarise_flow(
     samples = fcs[["file", "subject_id", "day", "lymphocytes_per_ul", "beads_per_test", "blood_ul"]]
     car_t = car_t_table(gate_counts, samples, gates, lloq_events)
     return counts, car_t
-
-
-def empty_gate_counts() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in GATE_COUNT_COLUMNS})

@@ -61,6 +61,24 @@ def _prepare(observations: pd.DataFrame) -> pd.DataFrame:
     return table[quant | table["blq"]].sort_values("day", kind="mergesort")
 
 
+def _log_axis(ax: object, positive: list[float]) -> None:
+    """Log y axis with a factor-3 margin around the levels, or a note when there are none."""
+    ax.set_yscale("log")  # type: ignore[attr-defined]
+    if positive:
+        ax.set_ylim(min(positive) / 3.0, max(positive) * 3.0)  # type: ignore[attr-defined]
+        return
+    ax.set_ylim(1.0, 10.0)  # type: ignore[attr-defined]
+    ax.text(  # type: ignore[attr-defined]
+        0.5,
+        0.5,
+        "no quantifiable observation",
+        transform=ax.transAxes,  # type: ignore[attr-defined]
+        ha="center",
+        va="center",
+        color="dimgray",
+    )
+
+
 def _save(fig: object, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,21 +195,7 @@ def plot_fit(
             label="NCA Cmax at Tmax",
         )
 
-    ax.set_yscale("log")
-    if positive:
-        lo, hi = min(positive), max(positive)
-        ax.set_ylim(lo / 3.0, hi * 3.0)
-    else:
-        ax.set_ylim(1.0, 10.0)
-        ax.text(
-            0.5,
-            0.5,
-            "no quantifiable observation",
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            color="dimgray",
-        )
+    _log_axis(ax, positive)
     unit = str(fit.get("unit") or nca.get("unit") or "")
     ax.set_xlabel("day after infusion")
     ax.set_ylabel(unit or "level")
@@ -260,20 +264,7 @@ def plot_spaghetti(
         ax.scatter(data["day"][~is_blq], level[~is_blq], color=colour, s=12, zorder=3)
         if is_blq.any():
             ax.scatter(data["day"][is_blq], level[is_blq], color=colour, **_BLQ_STYLE)
-    ax.set_yscale("log")
-    if positive:
-        ax.set_ylim(min(positive) / 3.0, max(positive) * 3.0)
-    else:
-        ax.set_ylim(1.0, 10.0)
-        ax.text(
-            0.5,
-            0.5,
-            "no quantifiable observation",
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            color="dimgray",
-        )
+    _log_axis(ax, positive)
     units = table["unit"].dropna().astype(str) if "unit" in table.columns else pd.Series()
     ax.set_ylabel(units.iloc[0] if len(units) else analyte)
     ax.set_xlabel("day after infusion")

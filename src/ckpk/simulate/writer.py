@@ -25,10 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ckpk.pk.kinetics import SteinParameters, stein_auc, stein_curve
+from ckpk.pk.kinetics import stein_auc, stein_curve
 from ckpk.simulate import cytometry, plates
 from ckpk.simulate.trial import (
-    CELLS_PER_UG_DNA,
     Subject,
     blood_state,
     draw_subjects,
@@ -401,11 +400,6 @@ def _pk_truth(subjects: list[Subject]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def copies_scale(subject: Subject) -> float:
-    """copies/µg per CAR T cell/µL for ``subject`` (see Subject.copies_kinetics)."""
-    return subject.vcn / subject.nucleated_per_ul * CELLS_PER_UG_DNA
-
-
 _TRUTH_README = """\
 Truth of this simulated trial (written by `ckpk simulate`; not an input of the pipeline).
 
@@ -419,5 +413,3 @@ parameters.tsv  per subject x analyte: the Stein 2019 parameters the curves were
 pk.tsv          per subject x analyte: Cmax, Tmax and AUC(0-28) of the true dense curve.
 problems.tsv    the bad input files planted on purpose and what is wrong with them.
 """
-
-__all__ = ["SimulationSettings", "simulate_trial", "SteinParameters"]

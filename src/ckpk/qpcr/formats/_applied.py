@@ -56,6 +56,24 @@ def find_results(
     return None
 
 
+def result_rows(
+    doc: Document, rows: list[list], columns: dict[str, int]
+) -> tuple[str, list[tuple[list, str, str]]]:
+    """The export's decimal mark and ``(row, well, where)`` for each well row.
+
+    Rows whose well cell is not an ``A1``-style position (trailer rows, totals) are
+    skipped; ``where`` names file and well for error messages. Every reader's loop over
+    its results table starts here.
+    """
+    decimal = detect_decimal(cell(r, columns, "cq") for r in rows)
+    wells = []
+    for row in rows:
+        well = text(cell(row, columns, "well"))
+        if parse_well(well) is not None:
+            wells.append((row, well, f"{doc.name}: well {well}"))
+    return decimal, wells
+
+
 def read_results(doc: Document, table: str, header: int, columns: dict[str, int]) -> list[dict]:
     """Well records of one Applied Biosystems results table.
 
@@ -63,14 +81,9 @@ def read_results(doc: Document, table: str, header: int, columns: dict[str, int]
     ``Analysis Type``/``Endogenous Control`` after a StepOne table) are skipped, as are
     rows without target, sample, task and Cq (unused wells).
     """
-    rows = body(doc.rows(table), header)
-    decimal = detect_decimal(cell(r, columns, "cq") for r in rows)
+    decimal, wells = result_rows(doc, body(doc.rows(table), header), columns)
     records: list[dict] = []
-    for row in rows:
-        well = text(cell(row, columns, "well"))
-        if parse_well(well) is None:
-            continue
-        where = f"{doc.name}: well {well}"
+    for row, well, where in wells:
         raw_cq = cell(row, columns, "cq")
         target = text(cell(row, columns, "target"))
         sample = text(cell(row, columns, "sample"))

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import math
 
-from ..wells import normalise_task, parse_well
-from ._applied import find_results
+from ..wells import normalise_task
+from ._applied import find_results, result_rows
 from ._document import Document
-from ._tables import body, cell, cq_value, detect_decimal, flag, quantity_value, text
+from ._tables import body, cell, cq_value, flag, quantity_value, text
 
 NAME = "biorad_cfx"
 
@@ -46,14 +46,9 @@ def read(doc: Document) -> list[dict]:
     if found is None:
         return []
     table, header, columns = found
-    rows = body(doc.rows(table), header)
-    decimal = detect_decimal(cell(r, columns, "cq") for r in rows)
+    decimal, wells = result_rows(doc, body(doc.rows(table), header), columns)
     records: list[dict] = []
-    for row in rows:
-        well = text(cell(row, columns, "well"))
-        if parse_well(well) is None:
-            continue
-        where = f"{doc.name}: well {well}"
+    for row, well, where in wells:
         content = text(cell(row, columns, "content"))
         task = normalise_task(content)
         quantity = quantity_value(cell(row, columns, "quantity"), decimal, where)

@@ -21,10 +21,10 @@ from __future__ import annotations
 import math
 import re
 
-from ..wells import normalise_task, parse_well
-from ._applied import find_results
+from ..wells import normalise_task
+from ._applied import find_results, result_rows
 from ._document import Document
-from ._tables import body, cell, cq_value, detect_decimal, flag, norm, quantity_value, text
+from ._tables import body, cell, cq_value, flag, norm, quantity_value, text
 
 NAME = "lightcycler480"
 
@@ -54,14 +54,9 @@ def read(doc: Document) -> list[dict]:
     table, header, columns = found
     all_rows = doc.rows(table)
     dye = _selected_filter(all_rows[:header])
-    rows = body(all_rows, header)
-    decimal = detect_decimal(cell(r, columns, "cq") for r in rows)
+    decimal, wells = result_rows(doc, body(all_rows, header), columns)
     records: list[dict] = []
-    for row in rows:
-        well = text(cell(row, columns, "well"))
-        if parse_well(well) is None:
-            continue
-        where = f"{doc.name}: well {well}"
+    for row, well, where in wells:
         sample = text(cell(row, columns, "sample"))
         standard = quantity_value(cell(row, columns, "standard"), decimal, where)
         type_word = text(cell(row, columns, "type"))
