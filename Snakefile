@@ -1,11 +1,14 @@
 # ckpk: CAR T-cell cellular kinetics from instrument files to PK tables.
 # Wiring only: each stage is a file in workflow/rules/, its logic is in src/ckpk.
+import os
+
 from snakemake.utils import min_version
 
 min_version("8.20")
 
 
-configfile: "config/config.yaml"
+# The default config sits beside this file, whatever folder snakemake is run from.
+configfile: os.path.join(workflow.current_basedir, "config", "config.yaml")
 
 
 report: "workflow/report/workflow.rst"
@@ -22,3 +25,11 @@ rule all:
     input:
         final_outputs(),
     default_target: True
+
+
+onsuccess:
+    print_run_summary(failed=False)
+
+
+onerror:
+    print_run_summary(failed=True)

@@ -1,4 +1,4 @@
-"""The ``ckpk`` command (SPEC §6).
+"""The ``ckpk`` command (README.md, "Results").
 
 Heavy modules are imported inside each command so that ``ckpk --help`` is instant.
 """
@@ -76,6 +76,16 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
     print(summary, file=sys.stderr)
 
 
+def _cmd_summary(args: argparse.Namespace) -> None:
+    from ckpk.run_summary import summarise_run
+
+    results = Path(args.results)
+    if not results.is_dir():
+        raise CkpkError(f"{results}: no such results folder")
+    report = results / "report.html"
+    print(summarise_run(results, report=report if report.is_file() else None))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ckpk",
@@ -94,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="non-compartmental analysis (PKNCA 0.12.1 rules) of a concentrations table",
         description=_wrap(
             "Non-compartmental analysis per subject x analyte, following the rules "
-            "and defaults of PKNCA 0.12.1 (SPEC §5). INPUT has the columns of "
+            "and defaults of PKNCA 0.12.1 (config/README.md, pk/nca.tsv). INPUT has the columns of "
             "pk/concentrations.tsv: subject_id, analyte, day, value, blq (and optionally unit, "
             "lloq, source). BLQ rows count as 0; screening days (< 0) are left out."
         ),
@@ -157,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         "simulate",
         help="write a simulated CAR T trial (FCS files, qPCR plates, sheets, truth/)",
         description=_wrap(
-            "Write a whole simulated trial in the input-folder layout (SPEC §2) plus "
+            "Write a whole simulated trial in the input-folder layout (config/README.md) plus "
             "a truth/ folder with the true values, for demos and tests."
         ),
     )
@@ -168,6 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--events", type=int, default=100_000, help="events per FCS file (default 100000)"
     )
     sim.set_defaults(func=_cmd_simulate)
+
+    summary = commands.add_parser(
+        "summary",
+        help="print the lab's summary of a finished run (files used and rejected, PK)",
+        description=_wrap(
+            "Print again the summary every workflow run ends with: files found, used and "
+            "rejected by kind, the first rejections with their reasons, the subjects with "
+            "PK results and where the tables and the report are."
+        ),
+    )
+    summary.add_argument("results", metavar="RESULTS_DIR", help="the run's results_dir")
+    summary.set_defaults(func=_cmd_summary)
     return parser
 
 

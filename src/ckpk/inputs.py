@@ -1,4 +1,6 @@
-"""The input folder: discovery, identity of each file, sheets and the ledger (SPEC §2, §7).
+"""The input folder: discovery, identity of each file, sheets and the ledger.
+
+Layout in config/README.md; the rules in docs/rules.md.
 
 Every file under ``input_dir`` gets one ledger row: what kind it is (fcs, qpcr, sheet,
 other), whether it is used (ok), refused (rejected) or not an input (ignored), why,
@@ -92,7 +94,7 @@ def _read_sheet(path: Path) -> pd.DataFrame:
 
 
 def read_subjects(path: str | Path) -> pd.DataFrame:
-    """Read and check ``subjects.tsv``: subject_id and dose_level required (SPEC §2)."""
+    """Read and check ``subjects.tsv``: subject_id and dose_level required (config/README.md)."""
     path = Path(path)
     table = _read_sheet(path)
     missing = [c for c in ("subject_id", "dose_level") if c not in table.columns]
@@ -134,7 +136,7 @@ def read_subjects(path: str | Path) -> pd.DataFrame:
 
 
 def read_samples(path: str | Path) -> pd.DataFrame:
-    """Read and check ``samples.tsv`` (SPEC §2). Empty cells mean "from the name"."""
+    """Read and check ``samples.tsv`` (config/README.md). Empty cells mean "from the name"."""
     path = Path(path)
     table = _read_sheet(path)
     if "sample" not in table.columns:
@@ -253,7 +255,7 @@ def _looks_like_fcs(path: Path) -> bool:
 
 
 def classify(rel: str, path: Path) -> str:
-    """Kind of a file from where it sits and what it starts with (SPEC §2)."""
+    """Kind of a file from where it sits and what it starts with (config/README.md)."""
     parts = rel.split("/")
     if len(parts) == 1 and parts[0] in (SUBJECTS_SHEET, SAMPLES_SHEET):
         return "sheet"
@@ -268,6 +270,37 @@ def classify(rel: str, path: Path) -> str:
             return "qpcr"
         return "other"
     return "other"
+
+
+def check_input_folder(input_dir: str | Path) -> None:
+    """Refuse, before any job, an input folder no run could make anything of.
+
+    A missing or unreadable ``subjects.tsv`` (no file can then be given a subject) and a
+    folder without a single FCS file or qPCR export would otherwise give a "green" run
+    whose every file is refused; the message names the file or folder and what to do.
+    """
+    root = Path(input_dir)
+    sheet = root / SUBJECTS_SHEET
+    if not sheet.is_file():
+        raise InputError(
+            f"{sheet} is missing: list every subject in it (tab-separated columns "
+            "subject_id and dose_level; see config/README.md), then run again"
+        )
+    try:
+        subjects = read_subjects(sheet)
+    except InputError as exc:
+        message = str(exc).removeprefix(f"{SUBJECTS_SHEET}: ")
+        raise InputError(f"{sheet}: {message}; correct the sheet and run again") from exc
+    if subjects.empty:
+        raise InputError(
+            f"{sheet} lists no subject: add one row per subject (subject_id, dose_level)"
+        )
+    kinds = {classify(rel, root / rel) for rel in list_input_files(root)}
+    if not kinds & {"fcs", "qpcr"}:
+        raise InputError(
+            f"{root} holds no instrument file: put FCS files under {root / 'flow'}/ and "
+            f"qPCR exports under {root / 'qpcr'}/ (see README.md), then run again"
+        )
 
 
 @dataclass

@@ -1,18 +1,37 @@
 # Configuration checks and the helpers that find each stage's inputs.
+import os
 import sys
 from pathlib import Path
 
 import pandas as pd
+from snakemake.logging import logger
 
 from ckpk.config import validate_config
 from ckpk.errors import ConfigError, InputError
-from ckpk.inputs import list_input_files
+from ckpk.inputs import check_input_folder, list_input_files
+from ckpk.run_summary import summarise_run
+
+# The ckpk folder (this file is in workflow/rules/). Shipped files are found from here, so
+# the workflow runs from any folder (snakemake -s .../Snakefile) and as a module.
+CKPK_DIR = Path(str(workflow.current_basedir)).parents[1]
 
 try:
     config.update(validate_config(config, workflow.source_path("../schemas/config.schema.yaml")))
 except ConfigError as exc:
-    # Stop before any job, naming the key (SPEC §3).
+    # Stop before any job, naming the key.
     sys.exit(f"ckpk: {exc}")
+
+
+def shipped_or_own(path):
+    """A relative path in the config: the user's file when it exists from the working
+    folder, else the file of that name shipped with ckpk (e.g. the default gating)."""
+    own = Path(path)
+    if own.is_absolute() or own.exists() or not (CKPK_DIR / own).exists():
+        return str(own)
+    return str(CKPK_DIR / own)
+
+
+config["flow"]["gating"] = shipped_or_own(config["flow"]["gating"])
 
 INPUT_DIR = Path(config["input_dir"])
 RESULTS = Path(config["results_dir"])
@@ -31,6 +50,13 @@ if INPUT_DIR.exists() and RESULTS.resolve().is_relative_to(INPUT_DIR.resolve()):
 FLOW_GATE_KEYS = ("car_gate", "cd3_gate", "bead_gate", "lymphocyte_gate", "b_cell_gate")
 
 if workflow.is_main_process:
+    # An input folder no run could use (no subjects.tsv, no instrument file) stops here,
+    # not after a "green" run that refused every file.
+    if not MAKE_DEMO:
+        try:
+            check_input_folder(INPUT_DIR)
+        except InputError as exc:
+            sys.exit(f"ckpk: {exc}")
     # A wrong gate name is the commonest configuration slip: check the strategy and
     # its gate names before any job runs (costs one FlowKit import, ~2 s).
     from ckpk.flow.strategy import load_strategy, resolve_gates
@@ -42,6 +68,32 @@ if workflow.is_main_process:
         )
     except (ConfigError, InputError) as exc:
         sys.exit(f"ckpk: config key flow.gating / gate names: {exc}")
+
+
+def planned_report():
+    """The report written right after this run: CKPK_REPORT (set by `make run`), or the
+    --report of `snakemake --report FILE --report-after-run`; None when there is none."""
+    if os.environ.get("CKPK_REPORT"):
+        return os.environ["CKPK_REPORT"]
+    args = sys.argv
+    if "--report-after-run" not in args:
+        return None
+    for i, arg in enumerate(args):
+        if arg.startswith("--report="):
+            return arg.split("=", 1)[1]
+        if arg == "--report" and i + 1 < len(args) and not args[i + 1].startswith("-"):
+            return args[i + 1]
+    return None
+
+
+def print_run_summary(failed):
+    """The lab's few lines at the end of a run, successful or not (ckpk.run_summary)."""
+    try:
+        text = summarise_run(RESULTS, report=planned_report(), failed=failed)
+    except Exception as exc:  # a summary must never turn a finished run into a failure
+        text = f"ckpk: no summary ({exc}); see {RESULTS / 'ledger.tsv'}"
+    # Snakemake's logger: on screen and at the end of .snakemake/log/<run>.log.
+    logger.info(text)
 
 
 def ingest_inputs(wildcards):

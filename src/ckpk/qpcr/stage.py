@@ -1,9 +1,9 @@
 """The qPCR stage of the workflow: plate files → wells, curves, transgene, ledger verdicts.
 
-Identity of plate samples follows SPEC §2 (samples.tsv row first, then the name
+Identity of plate samples follows config/README.md (samples.tsv row first, then the name
 pattern); a sample whose subject is unknown keeps its row in ``transgene.tsv`` with a
 flag and stays out of the PK tables. A plate is rejected in the ledger when it cannot
-be read, holds no well of the CAR assay, or its CAR standard curve fails (SPEC §7).
+be read, holds no well of the CAR assay, or its CAR standard curve fails (docs/rules.md, Bad input).
 """
 
 from __future__ import annotations
@@ -146,6 +146,8 @@ def run_qpcr(
     if plot_dir is not None:
         from .plots import plot_standard_curve
 
+        # The folder exists even when no plate gave a curve: it is a declared output.
+        Path(plot_dir).mkdir(parents=True, exist_ok=True)
         for curve in curves.to_dict("records"):
             safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{curve['plate']}_{curve['target']}")
             plots.append(plot_standard_curve(wells, curve, Path(plot_dir) / f"{safe}.png"))
