@@ -1,4 +1,4 @@
-"""Workflow configuration: schema validation with messages naming the key (SPEC §3).
+"""Workflow configuration: schema validation with messages naming the key (config/README.md).
 
 A bad config must stop the run before any job with a message naming the key, so the
 JSON-schema errors are rewritten as ``config key flow.lloq_events: ...``.

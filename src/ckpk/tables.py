@@ -1,9 +1,9 @@
-"""Reading and writing the SPEC §4 tables.
+"""Reading and writing the tables of config/README.md.
 
 Every table ckpk writes goes through :func:`write_tsv` so that the same data always
 gives the same bytes: rows sorted by the table's key, floats printed with a fixed
 number of significant digits, booleans as ``true``/``false`` and missing numbers as
-empty cells (SPEC §4).
+empty cells (config/README.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""CAR+ T cells per µL of blood and % of CD3+ from gate counts (SPEC §5).
+"""CAR+ T cells per µL of blood and % of CD3+ from gate counts (docs/rules.md).
 
 Absolute counts, as ISHAGE/ISCT single- and dual-platform counting define them:
 
@@ -29,7 +29,7 @@ import pandas as pd
 SINGLE_PLATFORM = "single-platform beads"
 DUAL_PLATFORM = "dual-platform CBC"
 
-# SPEC §4 flow/car_t.tsv columns, then the working columns a reviewer needs.
+# config/README.md flow/car_t.tsv columns, then the working columns a reviewer needs.
 CAR_T_COLUMNS = [
     "file",
     "subject_id",
@@ -51,7 +51,7 @@ CAR_T_COLUMNS = [
     "flags",
 ]
 
-# Accepted names for the gate roles: the short role or the config key (SPEC §3).
+# Accepted names for the gate roles: the short role or the config key (config/README.md).
 _ROLE_ALIASES = {
     "car": "car",
     "car_gate": "car",

@@ -4,7 +4,7 @@ FlowIO (the reader under FlowKit) does the byte-level work; this module decides 
 its tolerances to use, turns its errors into reasons a lab scientist understands, and
 strips every keyword that is not on an explicit technical whitelist, so free text that may
 identify a patient ($SRC, $CELLS, $COM, $OP, $FIL, custom "patient" keywords) never leaves
-this module (SPEC §7).
+this module (docs/rules.md, Bad input).
 
 Tolerated quirks, each recorded as a note:
 - FCS 3.x files whose HEADER and TEXT disagree on the DATA offsets: the TEXT offsets are
@@ -82,7 +82,10 @@ def is_technical_keyword(key: str) -> bool:
 
 
 def technical_keywords(text: dict[str, str]) -> dict[str, str]:
-    """The whitelisted subset of FCS TEXT keywords; everything else is dropped (SPEC §7)."""
+    """The whitelisted subset of FCS TEXT keywords; everything else is dropped.
+
+    Free text may hold a patient's identity (docs/rules.md, "Bad input").
+    """
     return {k: v for k, v in text.items() if is_technical_keyword(k)}
 
 
@@ -437,7 +440,7 @@ def read_fcs(path: str | Path, label: str | None = None) -> tuple[flowkit.Sample
     the per-channel keywords; its id and file names never come from $FIL.
     Raises :class:`~ckpk.errors.InputError` naming the file when it cannot be used.
     """
-    import flowkit  # deferred: importing FlowKit costs ~2 s (DESIGN speed facts)
+    import flowkit  # deferred: importing FlowKit costs ~2 s (benchmarks/README.md)
 
     path = Path(path)
     name = label if label is not None else path.name

@@ -1,11 +1,11 @@
 """Gating FCS files with FlowKit's engine and tabulating the gate counts.
 
-FlowKit is the reference (SPEC §5: gate counts must equal FlowKit's for the same strategy
+FlowKit is the reference (docs/rules.md: gate counts must equal FlowKit's for the same strategy
 and file), so the events are gated by ``GatingStrategy.gate_sample`` itself; this module
 only chooses what compensation the "FCS" reference means, keeps FlowKit's per-file caches
 from leaking between files, and turns the results into the ``flow/gate_counts.tsv`` rows.
 
-Compensation (SPEC §5): a dimension with ``compensation-ref="FCS"`` (GatingML 2.0 §5.2)
+Compensation (docs/rules.md): a dimension with ``compensation-ref="FCS"`` (GatingML 2.0 §5.2)
 is compensated with the file's own $SPILLOVER (or SPILL/$SPILL); a dimension that names a
 matrix carried by the strategy (GatingML ``spectrumMatrix``, FlowJo workspace matrix) uses
 that matrix; a FlowJo workspace whose template uses FlowJo's "Acquisition-defined" matrix
@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 log = logging.getLogger(__name__)
 
-# Columns of the gate count table, in order (SPEC §4 flow/gate_counts.tsv, plus context).
+# Columns of the gate count table, in order (config/README.md flow/gate_counts.tsv, plus context).
 GATE_COUNT_COLUMNS = [
     "file",
     "gate_path",
@@ -218,9 +218,9 @@ def gate_events(
     try:
         with compensation_override(sample, comp):
             # cache_events=True keeps each channel's transformed events for the gates that
-            # share them (the logicle transform otherwise runs once per gate: DESIGN speed
-            # facts); the cache is keyed by sample id, so it is cleared after every file
-            # and handed to the outcome for the QC plot.
+            # share them (the logicle transform otherwise runs once per gate); the cache
+            # is keyed by sample id, so it is cleared after every file and handed to the
+            # outcome for the QC plot.
             results = strategy.gate_sample(sample, cache_events=True)
         preprocessed = strategy._cached_preprocessed_events.get(sample.id, {})
     finally:

@@ -6,7 +6,7 @@ histogram, with the gate drawn on top: polygon, rectangle, ellipse, range lines 
 quadrant dividers. The title gives the count and % of parent, so a scientist sees at a
 glance that gates sit on the populations they should. Boolean gates get a text panel.
 
-Nothing from the file's free-text keywords is drawn (SPEC §7): only the file label,
+Nothing from the file's free-text keywords is drawn (docs/rules.md, Bad input): only the file label,
 channel names (PnN/PnS), counts and the compensation used.
 """
 

@@ -15,7 +15,7 @@ import pandas as pd
 from ckpk.flow.counts import car_t_table
 from ckpk.flow.gating import GATE_COUNT_COLUMNS
 
-# SPEC flow/gate_counts.tsv: identity first, then the gating engine's columns.
+# flow/gate_counts.tsv (config/README.md): identity first, then the gating engine's columns.
 GATE_COUNTS_COLUMNS = ["file", "subject_id", "day"] + [
     c for c in GATE_COUNT_COLUMNS if c not in ("file", "notes")
 ]
@@ -78,7 +78,7 @@ def summarise_flow(
     gates: Mapping[str, str | None],
     lloq_events: float,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Gate counts with identity (SPEC ``flow/gate_counts.tsv``) and the CAR T table.
+    """Gate counts with identity (``flow/gate_counts.tsv``) and the CAR T table.
 
     ``gates`` are the resolved gate paths by config key (``car_gate`` ...).
     """

@@ -36,7 +36,7 @@ ALL_SAMPLES = "All Samples"  # FlowJo's built-in group holding every sample
 # to each file the spillover written in that file. The name is reserved: FlowJo marks the
 # matrix non-editable, and an edited copy gets another name (then a workspace matrix).
 ACQUISITION_DEFINED = "Acquisition-defined"
-# The config keys (SPEC §3) that name gates, in the order they are reported.
+# The config keys (config/README.md) that name gates, in the order they are reported.
 GATE_KEYS = ("car_gate", "cd3_gate", "bead_gate", "lymphocyte_gate", "b_cell_gate")
 REQUIRED_GATE_KEYS = ("car_gate", "cd3_gate")
 

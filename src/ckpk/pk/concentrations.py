@@ -1,4 +1,4 @@
-"""The long concentrations table (``pk/concentrations.tsv``, SPEC §4).
+"""The long concentrations table (``pk/concentrations.tsv``, config/README.md).
 
 One row per subject × analyte × study day. It is the hand-over point between the
 assay stages (flow, qPCR) and the PK stages (NCA, model fit), and the input format of
@@ -26,7 +26,7 @@ CONCENTRATION_COLUMNS = [
 ]
 REQUIRED_COLUMNS = ["subject_id", "analyte", "day", "value", "blq"]
 
-# Analytes and their units (SPEC §4).
+# Analytes and their units (config/README.md).
 ANALYTE_UNITS = {
     "car_per_ul": "cells/uL",
     "car_pct_cd3": "% of CD3+",

@@ -2,7 +2,7 @@
 
 Stein AM, Grupp SA, Levine JE, et al. Tisagenlecleucel model-based cellular kinetic
 analysis of chimeric antigen receptor-T cells. CPT Pharmacometrics Syst Pharmacol.
-2019;8:285-295. (SPEC §5)
+2019;8:285-295. (docs/rules.md)
 
     t <  Tmax:  C(t) = (Cmax / foldx) · exp(rho · t),   rho = ln(foldx) / Tmax
     t >= Tmax:  C(t) = Cmax · [(1 − Fb) · exp(−alpha (t − Tmax)) + Fb · exp(−beta (t − Tmax))]

@@ -1,4 +1,6 @@
-"""Fit of the Stein 2019 expansion / contraction / persistence model (SPEC §5 "Kinetic model").
+"""Fit of the Stein 2019 expansion / contraction / persistence model.
+
+The rule is in docs/rules.md, "Kinetic model".
 
 Stein AM, Grupp SA, Levine JE, et al. Tisagenlecleucel model-based cellular kinetic
 analysis of chimeric antigen receptor-T cells. CPT Pharmacometrics Syst Pharmacol.
@@ -94,7 +96,7 @@ MAX_CMAX_RATIO = 3.0
 POOR_FIT_SIGMA = 1.0
 MAX_RELATIVE_SE = 0.5
 #: How BLQ observations enter the fit: ``censored`` (the M3 likelihood, the default and
-#: the SPEC rule); ``drop``, ``half_lloq`` and ``lloq`` are the classical substitutions,
+#: the rule of docs/rules.md); ``drop``, ``half_lloq`` and ``lloq`` are the classical substitutions,
 #: kept only so that their bias can be shown next to the censored fit.
 BLQ_HANDLING = ("censored", "drop", "half_lloq", "lloq")
 
@@ -116,7 +118,7 @@ _TNC_OPTIONS = {"maxfun": 2000, "ftol": 1e-12, "gtol": 1e-8}
 _FB_MAX = 0.9
 
 MODEL_FIT_COLUMNS = [
-    # SPEC §4 pk/model_fits.tsv, in this order
+    # config/README.md pk/model_fits.tsv, in this order
     "subject_id",
     "analyte",
     "converged",
@@ -591,7 +593,7 @@ def fit_profile(
     ``day``, ``value``, ``blq`` (and ``lloq``, a scalar or one value per observation)
     describe the samples; on a BLQ row ``value`` is ignored (empty, 0 or a reading below
     the LLOQ all mean the same). ``blq_handling`` is one of :data:`BLQ_HANDLING`
-    (``censored`` is the SPEC rule; the others exist to show their bias). ``reduced``:
+    (``censored`` is the rule of docs/rules.md; the others exist to show their bias). ``reduced``:
     ``"aic"`` picks the full or reduced (fb = 0) model by AIC, ``"never"`` forces the full
     model, ``"always"`` the reduced one.
 
@@ -778,7 +780,7 @@ def fit_table(
     lloq: Mapping[str, float] | None = None,
     end: float = 28.0,
 ) -> pd.DataFrame:
-    """Fit every subject × analyte of a concentrations table (SPEC §4 ``pk/model_fits.tsv``).
+    """Fit every subject × analyte of a concentrations table (``pk/model_fits.tsv``).
 
     BLQ rows take their LLOQ from the table's ``lloq`` column, or from ``lloq[analyte]``
     where that cell is empty; a BLQ row with neither is left out with a flag. Returns the

@@ -1,4 +1,4 @@
-"""Non-compartmental analysis (NCA) with the rules and defaults of PKNCA 0.12.1 (SPEC §5).
+"""Non-compartmental analysis (NCA) with the rules and defaults of PKNCA 0.12.1 (docs/rules.md).
 
 One profile is one subject × analyte: study day (day 0 = CAR T infusion) against level,
 BLQ coded as 0, missing samples (NaN) dropped, screening days (< 0) left out. Each PK

@@ -1,4 +1,4 @@
-"""Dose-level summaries of the PK parameters (SPEC §4 ``pk/summary_by_dose.tsv``).
+"""Dose-level summaries of the PK parameters (config/README.md ``pk/summary_by_dose.tsv``).
 
 Two tables a dose-escalation report needs:
 
@@ -37,7 +37,7 @@ import pandas as pd
 from ckpk.pk.concentrations import validate_concentrations
 
 SUMMARY_COLUMNS = [
-    # SPEC §4, in this order
+    # config/README.md, in this order
     "dose_level",
     "analyte",
     "parameter",
@@ -190,7 +190,7 @@ def summary_by_dose(
     subjects: pd.DataFrame | None,
     pooled_label: str | None = None,
 ) -> pd.DataFrame:
-    """Per dose level × analyte × parameter statistics (SPEC §4 ``pk/summary_by_dose.tsv``).
+    """Per dose level × analyte × parameter statistics (``pk/summary_by_dose.tsv``).
 
     ``nca`` has the columns of ``pk/nca.tsv``, ``fits`` those of ``pk/model_fits.tsv``
     (either may be empty), ``subjects`` the subject sheet (subject_id, dose_level). With
@@ -256,7 +256,7 @@ def persistence_at_months(
 ) -> pd.DataFrame:
     """Share of subjects with quantifiable levels at months after infusion.
 
-    Definition (chosen to match ``persistence_days`` = Tlast of the NCA, SPEC §5): for
+    Definition (chosen to match ``persistence_days`` = Tlast of the NCA, docs/rules.md): for
     month m the nominal day is ``D = round(m · 365.25 / 12)`` (91, 183, 365) and a sample
     counts from ``D · (1 − window)`` on (default window 15 %: days 77, 155, 310), which
     allows for visits made early. A subject is *evaluable* at month m when it has any

@@ -1,4 +1,4 @@
-"""Standard curves: one least-squares line per plate and target (SPEC §5, MIQE).
+"""Standard curves: one least-squares line per plate and target (docs/rules.md, qPCR; MIQE).
 
 Absolute quantification fits ``Cq = slope · log10(quantity) + intercept`` by ordinary
 least squares over every non-omitted standard well that amplified — individual wells,

@@ -1,4 +1,4 @@
-"""Transgene copies per µg genomic DNA from unknown wells and standard curves (SPEC §5).
+"""Transgene copies per µg genomic DNA from unknown wells and standard curves (docs/rules.md).
 
 Rules, in the order they are applied to each plate × sample (unknown wells of the CAR
 target; omitted wells are left out of everything, including ``n_rep``):
@@ -69,8 +69,8 @@ TRANSGENE_EXTRA_COLUMNS = [
 ]
 TRANSGENE_SORT_BY = ["subject_id", "day", "plate", "sample"]
 
-REPLICATE_SD_LIMIT = 0.5  # Cq; SPEC §5
-CELLS_PER_UG_DNA = 151_515  # SPEC §5: 6.6 pg genomic DNA per diploid cell
+REPLICATE_SD_LIMIT = 0.5  # Cq; docs/rules.md
+CELLS_PER_UG_DNA = 151_515  # docs/rules.md: 6.6 pg genomic DNA per diploid cell
 REFERENCE_COPIES_PER_CELL = 2  # diploid reference gene
 
 

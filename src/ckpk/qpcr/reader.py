@@ -86,9 +86,9 @@ def read_plates(
 ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """Read several exports: (wells of every readable plate, [(file, reason)] rejected).
 
-    A file that cannot be used never stops the others (SPEC §7); its reason is returned
-    for the ledger. Plate ids are file stems; a second file with the same stem is
-    rejected rather than merged into the first plate.
+    A file that cannot be used never stops the others (docs/rules.md, "Bad input"); its
+    reason is returned for the ledger. Plate ids are file stems; a second file with the
+    same stem is rejected rather than merged into the first plate.
     """
     tables: list[pd.DataFrame] = []
     rejected: list[tuple[str, str]] = []

@@ -1,4 +1,4 @@
-"""The wells table every format reader returns (SPEC §4 ``qpcr/wells.tsv``).
+"""The wells table every format reader returns (config/README.md ``qpcr/wells.tsv``).
 
 One row per well and target (a multiplex well gives one row per dye). Columns, in this
 order (:data:`WELL_COLUMNS`):

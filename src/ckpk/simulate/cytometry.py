@@ -18,7 +18,7 @@ Events are drawn from the subject's true blood (:func:`ckpk.simulate.trial.blood
 debris, lymphocytes (T, B, NK; CAR T among the T cells), monocytes, granulocytes,
 dead lymphocytes, doublets and — in single-platform tubes — counting beads. True
 fluorescence is mixed by the spillover matrix stored in ``$SPILLOVER`` and detector
-noise is added, so data must be compensated before gating (SPEC §5).
+noise is added, so data must be compensated before gating (docs/rules.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Write a whole simulated trial in the input-folder layout (SPEC §2) with its truth.
+"""Write a whole simulated trial in the input-folder layout (config/README.md) with its truth.
 
 Layout written under ``out_dir``::
 

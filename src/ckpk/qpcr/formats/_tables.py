@@ -168,7 +168,7 @@ def cq_value(value: Cell, decimal: str, where: str) -> float:
     ``Undetermined`` / ``UNDETERMINED`` (Applied Biosystems), ``NaN`` (Bio-Rad), an
     empty cell (LightCycler) and ``N/A`` mean no amplification. A Cq of 0 or below is
     not a cycle number; instruments that write it mean "no Cq", so it is NaN too
-    (SPEC §5: not amplified is never 0). Any other text is an error naming the well.
+    (docs/rules.md, qPCR: not amplified is never 0). Any other text is an error naming the well.
     """
     try:
         cq = number(value, decimal)

@@ -7,7 +7,7 @@ Structure read: ``sample`` (id, ``type``, ``quantity/value``, ``description``),
 (``tar@id``, ``cq``, ``excl``, ``quantity``, ``adp`` amplification points). Namespaces
 are ignored (files declare ``http://www.rdml.org`` with or without prefixes).
 
-No-Cq rule (SPEC §5: not amplified is never a number):
+No-Cq rule (docs/rules.md, qPCR: not amplified is never a number):
 - ``cq`` absent, empty, ``-1`` (RDML's own "no Cq" code) or ``<= 0`` → no Cq;
 - a ``cq`` at or above the run's cycle count → no Cq. StepOne software writes
   ``40.0`` — exactly its 40 cycles — for undetermined NTCs
