@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import shared_path
+from conftest import reference_path
 
 from ckpk.cli import main
 from ckpk.pk.nca import NCA_COLUMNS
@@ -17,7 +17,8 @@ from ckpk.tables import read_tsv
 LLOQ = 50.0
 ANALYTE = "car_copies_per_ug"
 UNIT = "copies/ug gDNA"
-# The three spellings of a BLQ row that SPEC §4 allows: empty, 0, a reading below LLOQ.
+# The three spellings of a BLQ row's value (config/README.md, pk/concentrations.tsv): empty,
+# 0, a reading below LLOQ; the blq column decides, whatever the value holds.
 BLQ_VALUES = {"empty": "", "zero": "0", "reading": "12.5"}
 PARAMETERS = {
     "cmax": "cmax",
@@ -38,7 +39,7 @@ HEADER = ["subject_id", "analyte", "day", "value", "unit", "blq", "lloq", "sourc
 
 def _write_input(path: Path, blq_value: str) -> None:
     profiles = pd.read_csv(
-        shared_path("reference", "pk", "profiles.csv"), dtype=str, keep_default_na=False
+        reference_path("reference", "pk", "profiles.csv"), dtype=str, keep_default_na=False
     )
     lines = ["\t".join(HEADER)]
     for subject, day, conc in profiles[["subject", "time", "conc"]].itertuples(index=False):
@@ -55,7 +56,6 @@ def _same(expected: float, got: float) -> bool:
     return math.isclose(float(got), float(expected), rel_tol=1e-6)
 
 
-@pytest.mark.shared
 @pytest.mark.parametrize("blq_style", list(BLQ_VALUES))
 @pytest.mark.parametrize(
     ("options", "pknca_method"),
@@ -70,7 +70,7 @@ def test_cli_output_matches_pknca(tmp_path, blq_style, options, pknca_method):
     header = out.read_text(encoding="utf-8").splitlines()[0].split("\t")
     assert header[: len(NCA_COLUMNS)] == NCA_COLUMNS
     result = read_tsv(out).set_index("subject_id")
-    reference = pd.read_csv(shared_path("reference", "pk", "profiles_pknca.csv"))
+    reference = pd.read_csv(reference_path("reference", "pk", "profiles_pknca.csv"))
     reference = reference[reference["method"] == pknca_method].set_index("subject")
     assert sorted(result.index) == sorted(reference.index)
     assert (result["unit"] == UNIT).all() and (result["analyte"] == ANALYTE).all()
@@ -87,7 +87,6 @@ def test_cli_output_matches_pknca(tmp_path, blq_style, options, pknca_method):
     assert result.at["S2_blq_mid_missing28", "n_blq"] == 3
 
 
-@pytest.mark.shared
 def test_the_three_blq_spellings_give_identical_bytes(tmp_path):
     outputs = []
     for style, value in BLQ_VALUES.items():

@@ -1,4 +1,4 @@
-"""CAR+ T cells per µL against hand-worked numbers (SPEC §5)."""
+"""CAR+ T cells per µL against hand-worked numbers (config/README.md, ``flow/car_t.tsv``)."""
 
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ def test_blq_at_the_threshold(car, blq):
     )
     row = table.loc["e.fcs"]
     assert bool(row["blq"]) is blq
-    # The reading below the LLOQ is kept (SPEC §4 allows empty, 0 or the reading).
+    # The reading below the LLOQ is kept: a BLQ file's numbers are still reported as read.
     assert row["car_per_ul"] == pytest.approx(car * 1000 / 10000)
     assert row["lloq_per_ul"] == pytest.approx(2.0)
 
@@ -169,7 +169,7 @@ def test_missing_identity_and_zero_cd3_are_flagged(tmp_path):
     assert math.isnan(row["car_pct_cd3"]) and math.isnan(row["lloq_pct_cd3"])
     assert list(table.columns) == CAR_T_COLUMNS
 
-    # Written and read back through the SPEC table functions.
+    # Written and read back through ckpk's TSV table functions.
     write_tsv(table, tmp_path / "car_t.tsv", columns=CAR_T_COLUMNS, sort_by=["file"])
     back = read_tsv(tmp_path / "car_t.tsv")
     assert back["blq"].tolist() == [True]

@@ -18,7 +18,7 @@ import flowkit as fk
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DIR, shared_path
+from conftest import reference_names, reference_path, shared_path
 
 from ckpk.errors import InputError
 from ckpk.flow.fcs import read_fcs
@@ -36,7 +36,7 @@ INVALID_GML = {"gml_range_gate_attr_testing.xml"}
 
 
 def _gate_ref() -> Path:
-    return shared_path("data", "fcs", "flowkit", "gate_ref")
+    return reference_path("data", "fcs", "flowkit", "gate_ref")
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +49,9 @@ def truth() -> dict[str, np.ndarray]:
 
 
 def _gml_files() -> list[str]:
-    """Names of the suite's GatingML files (collected before tests run; a placeholder
-    when ../shared is absent, so the test is then skipped by shared_path)."""
-    root = SHARED_DIR / "data" / "fcs" / "flowkit" / "gate_ref" / "gml"
-    return sorted(p.name for p in root.glob("*.xml")) if root.is_dir() else ["(absent)"]
+    """Names of the suite's GatingML files, collected before tests run: those copied to
+    tests/data/shared, and any more in ../shared."""
+    return reference_names("data", "fcs", "flowkit", "gate_ref", "gml", pattern="*.xml")
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +60,9 @@ def data1():
     return sample
 
 
-@pytest.mark.shared
 @pytest.mark.parametrize("gml", _gml_files())
 def test_gatingml_compliance_suite(gml, truth, data1):
-    path = _gate_ref() / "gml" / gml
+    path = reference_path("data", "fcs", "flowkit", "gate_ref", "gml", gml)
     if gml in INVALID_GML:
         with pytest.raises(InputError):
             load_strategy(path)
@@ -148,13 +146,20 @@ WSP_EXPECTED = {
     "simple_poly_and_rect.wsp": None,
     "simple_poly_and_rect_v2_poly50.wsp": None,
 }
+# The FlowKit example folder of each workspace; its FCS files are beside it.
+WSP_FOLDER = {
+    "simple_diamond_example_quad_gate.wsp": "simple_diamond_example",
+    "test_data_diamond_biex_rect.wsp": "simple_diamond_example",
+    "test_data_diamond_asinh_rect.wsp": "simple_diamond_example",
+    "single_ellipse_51_events.wsp": "simple_line_example",
+    "simple_poly_and_rect.wsp": "simple_line_example",
+    "simple_poly_and_rect_v2_poly50.wsp": "simple_line_example",
+}
 
 
-@pytest.mark.shared
 @pytest.mark.parametrize("wsp_name", sorted(WSP_EXPECTED))
 def test_flowjo_workspace_counts_equal_flowkit_workspace(wsp_name):
-    root = shared_path("data", "fcs", "flowkit")
-    wsp = next(root.glob(f"simple_*/{wsp_name}"))
+    wsp = reference_path("data", "fcs", "flowkit", WSP_FOLDER[wsp_name], wsp_name)
     fcs = sorted(wsp.parent.glob("*.fcs"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -193,14 +198,13 @@ def test_gate_files_rejects_bad_files_and_keeps_going(tmp_path):
     assert "not an FCS file" in reasons["S01_D56.fcs"]
     assert (tmp_path / "qc" / "S01_D14.fcs.png").stat().st_size > 10_000
 
-    # The table survives the SPEC writer/reader unchanged.
+    # The table survives ckpk's TSV writer and reader unchanged.
     write_tsv(counts, tmp_path / "gate_counts.tsv", columns=GATE_COUNT_COLUMNS)
     back = read_tsv(tmp_path / "gate_counts.tsv")
     assert back["count"].tolist() == counts["count"].tolist()
     assert back["gate_path"].tolist() == counts["gate_path"].tolist()
 
 
-@pytest.mark.shared
 def test_file_without_spillover_is_gated_uncompensated_with_note():
     # data1.fcs has no $SPILLOVER; GatingML 2.0 says "FCS" then means uncompensated.
     strategy = load_strategy(_gate_ref() / "gml" / "gml_poly1_gate.xml")

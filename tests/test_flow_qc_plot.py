@@ -6,7 +6,7 @@ from pathlib import Path
 
 import matplotlib.image as mpimg
 import pytest
-from conftest import shared_path
+from conftest import reference_path, shared_path
 
 from ckpk.flow.fcs import read_fcs
 from ckpk.flow.gating import gate_events
@@ -29,11 +29,10 @@ def test_100715_plot_is_written_and_deterministic(tmp_path):
     assert image.shape[1] > image.shape[0] > 400
 
 
-@pytest.mark.shared
 def test_every_gatingml_gate_type_draws(tmp_path):
     # Polygons, rectangles and open ranges, ellipses (2-D and 3-D), quadrants with three
     # dividers, ratio dimensions, Boolean gates and matrix-compensated dimensions.
-    gate_ref = shared_path("data", "fcs", "flowkit", "gate_ref")
+    gate_ref = reference_path("data", "fcs", "flowkit", "gate_ref")
     sample, _ = read_fcs(gate_ref / "data1.fcs")
     names = (
         "gml_boolean_and2_gate.xml",
@@ -50,9 +49,8 @@ def test_every_gatingml_gate_type_draws(tmp_path):
         assert path.stat().st_size > 5_000
 
 
-@pytest.mark.shared
 def test_flowjo_strategy_draws(tmp_path):
-    folder = shared_path("data", "fcs", "flowkit", "simple_diamond_example")
+    folder = reference_path("data", "fcs", "flowkit", "simple_diamond_example")
     sample, _ = read_fcs(folder / "test_data_diamond_01.fcs")
     strategy = load_strategy(folder / "simple_diamond_example_quad_gate.wsp")
     assert plot_gates(sample, strategy, tmp_path / "quad.png").stat().st_size > 5_000

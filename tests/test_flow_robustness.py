@@ -1,7 +1,9 @@
-"""Every file under ../shared/data/fcs through the flow stage, and damaged copies of them.
+"""Every file under data/fcs through the flow stage, and damaged copies of them.
 
-``gate_batch`` must never raise (SPEC §7): each file ends either in the gate counts or as a
-rejected ledger row whose reason names the file and the problem. The outcomes are checked
+The corpus is the copy in tests/data/shared and, when present, the whole of ../shared.
+``gate_batch`` must never raise: each file ends either in the gate counts or as a
+rejected ledger row whose reason names the file and the problem (config/README.md,
+``ledger.tsv``). The outcomes are checked
 against what the files are, established here without ckpk: the first bytes of each file
 (the "FCS" magic that opens every FCS HEADER) and the channel names written in its TEXT segment.
 """
@@ -15,7 +17,7 @@ from pathlib import Path
 import flowio
 import numpy as np
 import pytest
-from conftest import shared_path
+from conftest import CORPORA, SHARED, corpus_path, reference_path, shared_path
 
 from ckpk.flow.stage import gate_batch
 from ckpk.flow.strategy import gate_paths, load_strategy
@@ -42,7 +44,7 @@ CHANNELS = {
     "simple_poly_and_rect.wsp": {"channel_A", "channel_B"},
 }
 COMPENSATION = {SHIPPED.name: "file", CART.name: "file", "simple_poly_and_rect.wsp": "none"}
-# The FCS files of ../shared/data/fcs (README.md) and which of them each strategy can gate:
+# The FCS files of ../shared/data/fcs (its README.md) and which of them each strategy can gate:
 # only 100715.fcs carries the 100715_cart.xml panel; no shared file carries the shipped CAR
 # T panel (the simulated trial does); FlowKit's two synthetic files carry channel_A/B. Every
 # other FCS file lacks channels the strategy needs.
@@ -68,6 +70,12 @@ FCS_FILES = {
     "flowkit/simple_diamond_example/test_data_diamond_01.fcs",
     "flowkit/simple_line_example/data_set_simple_line_100.fcs",
     "flowkit/test_comp_example.fcs",
+}
+# The FCS files of the copy in tests/data/shared.
+IN_TESTS_DATA = {
+    "flowkit/gate_ref/data1.fcs",
+    "flowkit/simple_diamond_example/test_data_diamond_01.fcs",
+    "flowkit/simple_line_example/data_set_simple_line_100.fcs",
 }
 GATED = {
     SHIPPED.name: set(),
@@ -103,21 +111,21 @@ def _event_count(path: Path) -> int:
 
 def _strategy_path(name: str) -> Path:
     if name.endswith(".wsp"):
-        return shared_path("data", "fcs", "flowkit", "simple_line_example", name)
+        return reference_path("data", "fcs", "flowkit", "simple_line_example", name)
     return {SHIPPED.name: SHIPPED, CART.name: CART}[name]
 
 
-@pytest.fixture(scope="module")
-def shared_fcs() -> tuple[Path, list[Path], list[str]]:
-    root = shared_path("data", "fcs")
+def _corpus_fcs(corpus: str) -> tuple[Path, list[Path], list[str]]:
+    root = corpus_path(corpus, "data", "fcs")
     files = sorted(p for p in root.rglob("*") if p.is_file())
     return root, files, [p.relative_to(root).as_posix() for p in files]
 
 
-@pytest.mark.shared
 @pytest.mark.parametrize("name", sorted(CHANNELS))
-def test_every_shared_file_is_gated_or_rejected_with_a_reason(name, shared_fcs, tmp_path):
-    root, files, labels = shared_fcs
+@pytest.mark.parametrize("corpus", CORPORA)
+def test_every_file_of_the_corpus_is_gated_or_rejected_with_a_reason(corpus, name, tmp_path):
+    root, files, labels = _corpus_fcs(corpus)
+    fcs_files = FCS_FILES if corpus == SHARED else IN_TESTS_DATA
     strategy = _strategy_path(name)
     qc_dir = tmp_path / "qc"
     counts, ledger = gate_batch(list(zip(files, labels, strict=True)), strategy, qc_dir=qc_dir)
@@ -125,7 +133,7 @@ def test_every_shared_file_is_gated_or_rejected_with_a_reason(name, shared_fcs, 
     # One ledger row per file; "ok" exactly for the gated ones, "rejected" for the rest.
     assert sorted(ledger["file"]) == sorted(labels)
     gated = set(counts["file"])
-    assert set(ledger.loc[ledger["status"] == "ok", "file"]) == gated == GATED[name]
+    assert set(ledger.loc[ledger["status"] == "ok", "file"]) == gated == GATED[name] & fcs_files
     rejected = ledger[ledger["status"] == "rejected"].set_index("file")["reason"]
     assert len(rejected) == len(labels) - len(gated)
     for label, reason in rejected.items():
@@ -134,16 +142,16 @@ def test_every_shared_file_is_gated_or_rejected_with_a_reason(name, shared_fcs, 
     is_fcs = {
         label: path.read_bytes()[:3] == b"FCS" for path, label in zip(files, labels, strict=True)
     }
-    assert {label for label, fcs in is_fcs.items() if fcs} == FCS_FILES
+    assert {label for label, fcs in is_fcs.items() if fcs} == fcs_files
     not_fcs = [label for label, fcs in is_fcs.items() if not fcs]
-    assert len(not_fcs) == len(labels) - len(FCS_FILES) > 100  # .wsp, GatingML, truth tables...
+    assert len(not_fcs) == len(labels) - len(fcs_files) >= 100  # .wsp, GatingML, truth tables...
     for label in not_fcs:
         assert "not an FCS file" in rejected[label]
 
     # The other FCS files lack channels: the reason lists exactly the strategy's channels
     # the file's TEXT does not name (as $PnN or $PnS).
     needs = CHANNELS[name]
-    for label in sorted(FCS_FILES - gated):
+    for label in sorted(fcs_files - gated):
         match = re.search(
             r"missing channel\(s\) (.+?) that the gating strategy needs", rejected[label]
         )

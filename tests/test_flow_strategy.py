@@ -6,7 +6,7 @@ from pathlib import Path
 
 import flowkit as fk
 import pytest
-from conftest import shared_path
+from conftest import reference_path, shared_path
 
 from ckpk.errors import ConfigError, InputError
 from ckpk.flow.strategy import (
@@ -86,9 +86,10 @@ def test_ambiguous_gate_name_lists_the_paths():
         resolve_gates(strategy, {"car_gate": "CAR+", "cd3_gate": "CD4"})
 
 
-@pytest.mark.shared
 def test_workspace_group_and_template_sample():
-    wsp = shared_path("data", "fcs", "flowkit", "simple_line_example", "simple_poly_and_rect.wsp")
+    wsp = reference_path(
+        "data", "fcs", "flowkit", "simple_line_example", "simple_poly_and_rect.wsp"
+    )
     strategy = load_strategy(wsp)
     # Default: the first group other than "All Samples" that has gates.
     assert "group 'my_group'" in strategy.ckpk_notes[0]
@@ -98,11 +99,10 @@ def test_workspace_group_and_template_sample():
         load_strategy(wsp, "nope")
 
 
-@pytest.mark.shared
 def test_workspace_channels_are_required():
     # FlowJo strategies key their transforms by channel name; the gated channels must still
     # be listed (they were once dropped, so a file lacking them failed only at gating).
-    folder = shared_path("data", "fcs", "flowkit", "simple_diamond_example")
+    folder = reference_path("data", "fcs", "flowkit", "simple_diamond_example")
     strategy = load_strategy(folder / "test_data_diamond_biex_rect.wsp")
     assert set(strategy.transformations) == {"channel_A", "channel_B"}
     assert required_dimensions(strategy) == [("channel_A", None), ("channel_B", None)]

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import reference_path
 from scipy.optimize import approx_fprime
 
 from ckpk.pk import model
@@ -21,7 +22,7 @@ from ckpk.pk.kinetics import TYPICAL, SteinParameters, stein_auc, stein_curve
 from ckpk.pk.model import MODEL_COLUMN_DOC, MODEL_FIT_COLUMNS, fit_profile, fit_table
 
 RICH_DAYS = np.array([0, 1, 4, 7, 10, 14, 21, 28, 42, 56, 90, 180, 270, 365], dtype=float)
-SPEC_COLUMNS = [
+DOCUMENTED_COLUMNS = [
     "subject_id", "analyte", "converged", "cmax", "tmax", "rho", "doubling_time", "alpha",
     "beta", "fb", "auc_0_28", "aic", "flags",
 ]  # fmt: skip
@@ -50,8 +51,8 @@ def simulate(p: SteinParameters, days: np.ndarray, sigma: float, lloq: float, rn
 # --------------------------------------------------------------------------- contract
 
 
-def test_columns_follow_spec_and_are_documented():
-    assert MODEL_FIT_COLUMNS[: len(SPEC_COLUMNS)] == SPEC_COLUMNS
+def test_columns_follow_config_readme_and_are_documented():
+    assert MODEL_FIT_COLUMNS[: len(DOCUMENTED_COLUMNS)] == DOCUMENTED_COLUMNS
     assert list(MODEL_COLUMN_DOC) == MODEL_FIT_COLUMNS
     assert len(set(MODEL_FIT_COLUMNS)) == len(MODEL_FIT_COLUMNS)
 
@@ -325,9 +326,9 @@ def test_quality_flags_on_a_profile_the_model_cannot_follow():
     assert "poor fit" in fit["flags"], fit
 
 
-def test_reference_profiles_never_crash(shared_dir):
-    """The PKNCA reference profiles (../shared), incl. edge cases, through fit_table."""
-    profiles = pd.read_csv(shared_dir / "reference" / "pk" / "profiles.csv")
+def test_reference_profiles_never_crash():
+    """The PKNCA reference profiles (tests/data/shared), incl. edge cases, through fit_table."""
+    profiles = pd.read_csv(reference_path("reference", "pk", "profiles.csv"))
     table = pd.DataFrame(
         {
             "subject_id": profiles["subject"],

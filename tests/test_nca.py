@@ -1,8 +1,9 @@
 """NCA against PKNCA 0.12.1's own results, PKNCA's test-suite figures and hand-worked cases.
 
-The reference (``../shared/reference/pk/profiles_pknca.csv``) was computed by PKNCA 0.12.1
-in R for each profile of ``profiles.csv`` and each AUC method; SPEC §5 asks for
-agreement within 1e-6 relative, or both undefined.
+The reference (``reference/pk/profiles_pknca.csv``, in ``tests/data/shared`` and
+``../shared``) was computed by PKNCA 0.12.1 in R for each profile of ``profiles.csv`` and
+each AUC method. The rule: every parameter agrees within 1e-6 relative, or both are
+undefined.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_path
+from conftest import reference_path
 
 from ckpk.errors import InputError
 from ckpk.pk.kinetics import TYPICAL, stein_auc, stein_curve
@@ -28,8 +29,8 @@ from ckpk.pk.nca import (
     nca_table,
 )
 
-# The reference's subjects, named here so that parametrisation does not need
-# ../shared at collection time; test_reference_subjects_are_all_tested guards the list.
+# The reference's subjects, named here so that parametrisation reads no file at
+# collection time; test_reference_subjects_are_all_tested guards the list.
 SUBJECTS = [
     "S1_rich",
     "S2_blq_mid_missing28",
@@ -40,7 +41,8 @@ SUBJECTS = [
     "S7_no_day0",
     *[f"V{i:02d}" for i in range(1, 13)],
 ]
-# PKNCA's method names → ours.
+# PKNCA's method names → ours (the reference's third method, "lin-log", is not one of
+# ckpk's AUC methods).
 METHODS = {"lin up/log down": "lin-up/log-down", "linear": "linear"}
 # PKNCA parameter → our column.
 PARAMETERS = {
@@ -65,8 +67,8 @@ REL_TOL = 1e-6
 
 @cache
 def _reference() -> tuple[pd.DataFrame, pd.DataFrame]:
-    profiles = pd.read_csv(shared_path("reference", "pk", "profiles.csv"))
-    pknca = pd.read_csv(shared_path("reference", "pk", "profiles_pknca.csv"))
+    profiles = pd.read_csv(reference_path("reference", "pk", "profiles.csv"))
+    pknca = pd.read_csv(reference_path("reference", "pk", "profiles_pknca.csv"))
     return profiles, pknca
 
 
@@ -90,14 +92,12 @@ def _same(expected: float, got: float) -> bool:
     return math.isclose(got, expected, rel_tol=REL_TOL, abs_tol=0.0)
 
 
-@pytest.mark.shared
 def test_reference_subjects_are_all_tested():
     profiles, pknca = _reference()
     assert sorted(profiles["subject"].unique()) == sorted(SUBJECTS)
     assert set(METHODS) <= set(pknca["method"])
 
 
-@pytest.mark.shared
 @pytest.mark.parametrize("parameter", list(PARAMETERS))
 @pytest.mark.parametrize("pknca_method", list(METHODS))
 @pytest.mark.parametrize("subject", SUBJECTS)
@@ -109,7 +109,6 @@ def test_matches_pknca(subject: str, pknca_method: str, parameter: str):
     )
 
 
-@pytest.mark.shared
 @pytest.mark.parametrize("pknca_method", list(METHODS))
 @pytest.mark.parametrize("subject", SUBJECTS)
 def test_aucint_all_matches_pknca(subject: str, pknca_method: str):
@@ -121,7 +120,6 @@ def test_aucint_all_matches_pknca(subject: str, pknca_method: str):
     assert _same(expected, got.value), f"PKNCA {expected}, ckpk {got.value}"
 
 
-@pytest.mark.shared
 @pytest.mark.parametrize("method", AUC_METHODS)
 @pytest.mark.parametrize("subject", SUBJECTS)
 def test_persistence_is_tlast_and_undefined_values_have_a_reason(subject: str, method: str):
@@ -141,7 +139,6 @@ def test_persistence_is_tlast_and_undefined_values_have_a_reason(subject: str, m
             assert word in row["flags"], f"{column} empty without a reason: {row['flags']!r}"
 
 
-@pytest.mark.shared
 def test_pknca_surprises_on_the_reference_edge_cases():
     # S7: no day 0 → auclast undefined, yet auc_0_28 defined with C(0) = 0.
     s7 = _ours("S7_no_day0", "linear")

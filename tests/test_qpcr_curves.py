@@ -11,7 +11,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from conftest import shared_path
+from conftest import reference_path
 
 from ckpk.errors import ConfigError
 from ckpk.qpcr import (
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Workbook contains no default sty
 
 
 def qpcr(*parts: str):
-    return shared_path("data", "qpcr", *parts)
+    return reference_path("data", "qpcr", *parts)
 
 
 def only(curves: pd.DataFrame) -> pd.Series:
@@ -58,7 +58,6 @@ def make_wells(points, plate="P1", target="CAR", extra=()):
 # --------------------------------------------------------------------------- instrument fits
 
 
-@pytest.mark.shared
 def test_example04_reproduces_quantstudio_fit():
     path = qpcr("quantstudio", "appbio_quantstudio_example04.txt")
     curve = only(standard_curves(read_plate(path)))
@@ -77,7 +76,6 @@ def test_example04_reproduces_quantstudio_fit():
     assert (curve["lowest_standard"], curve["highest_standard"]) == (1250.0, 20000.0)
 
 
-@pytest.mark.shared
 def test_example04_well_quantities_match_instrument():
     path = qpcr("quantstudio", "appbio_quantstudio_example04.txt")
     wells = read_plate(path)
@@ -89,7 +87,6 @@ def test_example04_well_quantities_match_instrument():
     assert np.allclose(ratio, 1.0, atol=6e-4)
 
 
-@pytest.mark.shared
 def test_design_and_analysis_reproduces_software_fit():
     path = qpcr(
         "quantstudio", "appbio_quantstudio_designandanalysis_QS6_Standard_Curve_example04.xlsx"
@@ -135,7 +132,6 @@ def test_design_and_analysis_reproduces_software_fit():
         assert all(ours[w] == pytest.approx(quantity[w], rel=rel) for w in ours)
 
 
-@pytest.mark.shared
 def test_results_only_refits_not_the_stale_slope():
     path = qpcr("quantstudio", "example_quantsudio_results_only.txt")
     curve = only(standard_curves(read_plate(path)))
@@ -149,7 +145,6 @@ def test_results_only_refits_not_the_stale_slope():
     assert bool(relaxed["pass"]) and round(relaxed["efficiency"], 1) == 108.4
 
 
-@pytest.mark.shared
 def test_stepone_rdml_efficiency_matches_its_target_record():
     path = qpcr("rdml", "stepone_std.rdml")
     with zipfile.ZipFile(path) as archive:

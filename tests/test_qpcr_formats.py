@@ -1,4 +1,7 @@
-"""qPCR readers against the real exports in ../shared/data/qpcr and hand-made edge cases.
+"""qPCR readers against real instrument exports and hand-made edge cases.
+
+The real exports are those of ``data/qpcr`` in tests/data/shared (one or more per format;
+tests/data/README.md) and, for the whole-corpus test, in ../shared when present.
 
 Each real file is read a second time here by the simplest independent means (csv,
 openpyxl, xlrd, a regex over the RDML XML) and every well's Cq must match; a few wells
@@ -17,7 +20,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 import xlrd
-from conftest import shared_path
+from conftest import CORPORA, TESTS_DATA, corpus_path, reference_path, shared_path
 
 from ckpk.errors import InputError
 from ckpk.qpcr import (
@@ -37,7 +40,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Workbook contains no default sty
 
 
 def qpcr(*parts: str) -> Path:
-    return shared_path("data", "qpcr", *parts)
+    return reference_path("data", "qpcr", *parts)
 
 
 def raw_float(value: object) -> float:
@@ -86,7 +89,6 @@ def results_block(path: Path) -> list[dict]:
     return list(csv.DictReader(lines[start:end], delimiter="\t"))
 
 
-@pytest.mark.shared
 def test_quantstudio_example04_txt():
     path = qpcr("quantstudio", "appbio_quantstudio_example04.txt")
     wells = read_plate(path)
@@ -110,7 +112,6 @@ def test_quantstudio_example04_txt():
     assert math.isnan(a1["quantity"]) and a1["instrument_quantity"] == 5720.562
 
 
-@pytest.mark.shared
 def test_quantstudio_results_only_txt():
     path = qpcr("quantstudio", "example_quantsudio_results_only.txt")
     wells = read_plate(path)
@@ -124,7 +125,6 @@ def test_quantstudio_results_only_txt():
     assert sorted(wells["quantity"].dropna().unique()) == [1e7, 1e8]
 
 
-@pytest.mark.shared
 def test_quantstudio_example08_xlsx_crt_from_row_43():
     path = qpcr("quantstudio", "appbio_quantstudio_example08.xlsx")
     wells = read_plate(path)
@@ -145,7 +145,6 @@ def test_quantstudio_example08_xlsx_crt_from_row_43():
     assert_wells_table(wells)
 
 
-@pytest.mark.shared
 def test_design_and_analysis_xlsx_header_row_25():
     path = qpcr(
         "quantstudio", "appbio_quantstudio_designandanalysis_QS6_Standard_Curve_example04.xlsx"
@@ -180,10 +179,28 @@ def test_design_and_analysis_xlsx_header_row_25():
     assert_wells_table(wells)
 
 
+@pytest.mark.shared
+def test_design_and_analysis_copy_keeps_every_cell_the_reader_uses():
+    """tests/data holds this export without its per-cycle sheets (tests/data/README.md,
+    tests/data/tools/trim_xlsx.py): every other sheet is cell for cell the original's, and
+    both give the same wells."""
+    name = "appbio_quantstudio_designandanalysis_QS6_Standard_Curve_example04.xlsx"
+    copy = corpus_path(TESTS_DATA, "data", "qpcr", "quantstudio", name)
+    original = shared_path("data", "qpcr", "quantstudio", name)
+    before = openpyxl.load_workbook(original, read_only=True, data_only=True)
+    after = openpyxl.load_workbook(copy, read_only=True, data_only=True)
+    assert after.sheetnames == ["Results", "Replicate Group Result", "Standard Curve Result"]
+    dropped = set(before.sheetnames) - set(after.sheetnames)
+    assert dropped == {"Amplification Data", "Multicomponent", "Raw Data"}
+    for sheet in after.sheetnames:
+        rows = list(after[sheet].iter_rows(values_only=True))
+        assert rows == list(before[sheet].iter_rows(values_only=True)), sheet
+    assert read_plate(copy).equals(read_plate(original))
+
+
 # --------------------------------------------------------------------------- StepOne / 7500
 
 
-@pytest.mark.shared
 def test_stepone_xls_cyrillic_ct_and_trailer():
     path = qpcr("stepone_7500", "MJA_March15_2021_data.xls")
     wells = read_plate(path)
@@ -206,7 +223,6 @@ def test_stepone_xls_cyrillic_ct_and_trailer():
     assert_wells_table(wells)
 
 
-@pytest.mark.shared
 def test_7500_sample_setup_only_is_rejected_with_reason():
     path = qpcr("stepone_7500", "7500_std.xls")
     with pytest.raises(InputError) as error:
@@ -219,7 +235,6 @@ def test_7500_sample_setup_only_is_rejected_with_reason():
 # --------------------------------------------------------------------------- Bio-Rad CFX
 
 
-@pytest.mark.shared
 def test_biorad_cfx_csv():
     path = qpcr("biorad_cfx", "example01.csv")
     wells = read_plate(path)
@@ -245,7 +260,6 @@ LC480 = {
 }
 
 
-@pytest.mark.shared
 @pytest.mark.parametrize("name", sorted(LC480))
 def test_lightcycler480_txt(name):
     path = qpcr("lightcycler480", name)
@@ -265,7 +279,6 @@ def test_lightcycler480_txt(name):
     assert_wells_table(wells)
 
 
-@pytest.mark.shared
 def test_lightcycler480_without_target_uses_filter():
     wells = read_plate(qpcr("lightcycler480", "Stuart_dAgr_glyS_spoVG_5S_individualWells_Cq.txt"))
     assert set(wells["target"]) == {"SYBR Green I / HRM Dye (483-533)"}
@@ -295,7 +308,6 @@ def raw_rdml(xml: str) -> list[tuple[str, str, float]]:
     return out
 
 
-@pytest.mark.shared
 def test_rdml_stepone_cq_40_is_undetermined():
     path = qpcr("rdml", "stepone_std.rdml")
     wells = read_plate(path)
@@ -312,7 +324,6 @@ def test_rdml_stepone_cq_40_is_undetermined():
     assert sorted(wells["quantity"].dropna().unique()) == [625.0, 1250.0, 2500.0, 5000.0, 10000.0]
 
 
-@pytest.mark.shared
 def test_rdml_biorad_zip_with_spanning_marker():
     path = qpcr("rdml", "BioRad_qPCR_melt.rdml")
     wells = read_plate(path)
@@ -330,7 +341,6 @@ def test_rdml_biorad_zip_with_spanning_marker():
     assert ours == sorted(-1 if math.isnan(c) else c for _, _, c in raw)
 
 
-@pytest.mark.shared
 def test_rdml_lc96_roche_quirks():
     path = qpcr("rdml", "lc96_bACTXY.rdml")
     wells = read_plate(path)
@@ -347,9 +357,9 @@ def test_rdml_lc96_roche_quirks():
 # --------------------------------------------------------------------------- every file
 
 
-@pytest.mark.shared
-def test_every_shared_export_parses_or_is_rejected():
-    root = qpcr()
+@pytest.mark.parametrize("corpus", CORPORA)
+def test_every_export_of_the_corpus_parses_or_is_rejected(corpus):
+    root = corpus_path(corpus, "data", "qpcr")
     files = sorted(p for p in root.rglob("*") if p.is_file() and "LICENSE" not in p.name)
     wells, rejected = read_plates(files, target="assay")
     assert [Path(f).name for f, _ in rejected] == ["7500_std.xls"]
@@ -576,7 +586,7 @@ def test_vendor_task_words(word, task):
     assert normalise_task(word) == task
 
 
-def test_wells_table_writes_spec_tsv(tmp_path):
+def test_wells_table_writes_the_documented_tsv(tmp_path):
     wells = read_plate(DATA / "quantstudio_semicolon_decimal_comma.csv")
     path = tmp_path / "wells.tsv"
     write_tsv(wells, path, columns=WELL_COLUMNS + WELL_EXTRA_COLUMNS, sort_by=WELL_SORT_BY)

@@ -2,7 +2,8 @@
 
 Hand-worked plates use an exact standard curve, Cq = 38 − 3.32·log10(copies), so a
 well read at Cq 28.04 holds exactly 1000 copies; expected results are computed here
-from the SPEC §5 formulas, not from the code under test.
+from the formulas of config/README.md (``qpcr/transgene.tsv``), not from the code under
+test.
 """
 
 from __future__ import annotations
