@@ -57,7 +57,9 @@ def _rejection_lines(ledger: pd.DataFrame) -> list[str]:
         return ["  no file was rejected"]
     lines = [f"  first rejections ({len(rejected)} in all, every one in ledger.tsv):"]
     for row in rejected.head(FIRST_REJECTIONS).itertuples():
-        lines.append(f"    {row.file}: {_short(row.reason)}")
+        # Reasons raised while reading a file often start with its path already.
+        reason = str(row.reason).removeprefix(f"{row.file}: ")
+        lines.append(f"    {row.file}: {_short(reason)}")
     return lines
 
 
