@@ -128,14 +128,21 @@ def test_ingest_identifies_files_and_rejects_each_bad_case(tmp_path: Path) -> No
     assert named.lymphocytes_per_ul == 1200.0
 
 
-def test_unreadable_samples_sheet_is_rejected_and_names_still_work(tmp_path: Path) -> None:
-    root = _folder(tmp_path, "sample\tdna_ng\nS01_D14\tlots\n")
+def test_a_bad_samples_cell_costs_its_row_only(tmp_path: Path) -> None:
+    root = _folder(
+        tmp_path, "sample\tdna_ng\tlymphocytes_per_ul\nS01_D14\tlots\t\nS01_D28.fcs\t\t1500\n"
+    )
     _write(root, "flow/S01_D14.fcs", FCS_BYTES)
+    _write(root, "flow/S01_D28.fcs", FCS_BYTES)
     result = ingest(root)
     ledger = result.ledger.set_index("file")
-    assert ledger.loc["samples.tsv", "status"] == "rejected"
-    assert "dna_ng 'lots' is not a number" in ledger.loc["samples.tsv", "reason"]
+    assert ledger.loc["samples.tsv", "status"] == "ok"
+    reason = ledger.loc["samples.tsv", "reason"]
+    assert reason == "samples.tsv: line 2: dna_ng 'lots' is not a number (row not used)"
     assert ledger.loc["flow/S01_D14.fcs", "status"] == "ok"
+    # The other row is still used.
+    manifest = result.manifest.set_index("file")
+    assert manifest.loc["flow/S01_D28.fcs", "lymphocytes_per_ul"] == 1500
 
 
 def test_missing_subjects_sheet_rejects_fcs_files_without_crashing(tmp_path: Path) -> None:
