@@ -17,6 +17,7 @@ import re
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import openpyxl
 import pytest
 import xlrd
@@ -528,12 +529,20 @@ def test_bad_files_raise_input_error_naming_the_file(tmp_path, content, words):
     assert words in str(error.value)
 
 
-def test_garbage_cq_is_an_error_not_a_missing_value(tmp_path):
-    rows = [("A1", "S", "UNKNOWN", "twenty", "")]
+def test_garbage_cq_is_flagged_not_a_missing_value(tmp_path):
+    """Text where a Cq belongs is neither "not amplified" nor a reason to lose the plate:
+    that well is left out with a flag naming it, the other wells are read."""
+    rows = [("A1", "S", "UNKNOWN", "twenty", ""), ("A2", "S", "UNKNOWN", "31.2", "")]
     path = tmp_path / "typo.txt"
     path.write_text(qs_text(rows), encoding="utf-8")
-    with pytest.raises(InputError, match=r"typo.txt: well A1: Cq 'twenty'"):
-        read_plate(path)
+    wells = read_plate(path).set_index("well")
+    assert wells.loc["A1", "omit"] and np.isnan(wells.loc["A1", "cq"])
+    assert (
+        wells.loc["A1", "flag"]
+        == "typo.txt: well A1: Cq 'twenty' is neither a number nor a 'not amplified' word"
+    )
+    assert not wells.loc["A2", "omit"] and wells.loc["A2", "cq"] == 31.2
+    assert wells.loc["A2", "flag"] == ""
 
 
 def test_zip_that_is_not_a_qpcr_export(tmp_path):

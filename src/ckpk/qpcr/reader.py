@@ -11,8 +11,8 @@ from ckpk.errors import InputError
 
 from .formats import FORMATS
 from .formats._applied import diagnose
-from .formats._document import load_document
-from .wells import WELL_COLUMNS, WELL_EXTRA_COLUMNS, finish_wells
+from .formats._document import DEFAULT_MAX_UNZIPPED_MB, load_document
+from .wells import DEFAULT_CQ_RANGE, WELL_COLUMNS, WELL_EXTRA_COLUMNS, finish_wells
 
 SUPPORTED = (
     "QuantStudio/ViiA7 Results (.txt/.csv/.xlsx), QuantStudio Design & Analysis (.xlsx), "
@@ -25,6 +25,8 @@ def read_plate(
     path: str | Path,
     target: str | Mapping[str, str] | None = None,
     plate: str | None = None,
+    max_unzipped_mb: float = DEFAULT_MAX_UNZIPPED_MB,
+    cq_range: tuple[float, float] = DEFAULT_CQ_RANGE,
 ) -> pd.DataFrame:
     """Read one qPCR export into the wells table (:data:`ckpk.qpcr.WELL_COLUMNS` first).
 
@@ -38,12 +40,15 @@ def read_plate(
     ``{dye: target}`` names them per dye. Wells still without a target get the dye
     name (``FAM``, ``VIC`` ...), so two dyes are never merged into one assay.
 
+    Wells whose Cq lies outside ``cq_range`` or cannot be read are flagged and omitted
+    (``flag`` column); a zip export unpacking to more than ``max_unzipped_mb`` is refused.
+
     Raises :class:`ckpk.errors.InputError` naming the file and the reason when the file
     is not a supported export, holds only a plate layout (7500 ``Sample Setup``), or has
     no well with a result.
     """
     path = Path(path)
-    doc = load_document(path)
+    doc = load_document(path, max_unzipped_mb)
     for fmt in FORMATS:
         if fmt.detect(doc):
             records = fmt.read(doc)
@@ -56,7 +61,7 @@ def read_plate(
         raise InputError(f"{path.name}: {reason}")
     if not records:
         raise InputError(f"{path.name}: {fmt.NAME} export without any well result")
-    wells = finish_wells(records, plate or path.stem, path.name, fmt.NAME)
+    wells = finish_wells(records, plate or path.stem, path.name, fmt.NAME, cq_range)
     wells = _name_targets(wells, target)
     wells.attrs["instrument"] = doc.meta.get("Instrument Type", "")
     return wells

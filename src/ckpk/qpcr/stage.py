@@ -9,19 +9,22 @@ be read, holds no well of the CAR assay, or its CAR standard curve fails (docs/r
 from __future__ import annotations
 
 import math
-import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from ckpk.cells import safe_file_name
 from ckpk.errors import InputError
 from ckpk.inputs import identify, sample_sheet_row
 
 from .curves import standard_curves
+from .formats._document import DEFAULT_MAX_UNZIPPED_MB
 from .quantify import quantify
 from .reader import read_plate
+from .wells import DEFAULT_CQ_RANGE
 
 
 @dataclass
@@ -34,15 +37,25 @@ class QpcrResult:
 
 
 def _plate_ids(labels: Sequence[str]) -> list[str]:
-    """File stems, made unique with their folders when two plates share a stem."""
-    stems = [Path(label).stem for label in labels]
+    """One id per plate file, never shared: a plate is one file, two files never merge.
+
+    The file stem (``PCR01``); where two files share a stem, their path below ``qpcr/``
+    with the extension (``PCR01.txt``, ``PCR01.csv``; ``a_P1.txt``, ``b_P1.txt``); where
+    even that is shared, a number is added.
+    """
+    stems = [PurePosixPath(label).stem for label in labels]
     ids = []
     for label, stem in zip(labels, stems, strict=True):
         if stems.count(stem) > 1:
-            parts = Path(label).with_suffix("").parts
-            stem = "_".join(p for p in parts if p.lower() != "qpcr")
+            parts = PurePosixPath(label).parts
+            stem = "_".join(parts[1:] if parts and parts[0].lower() == "qpcr" else parts)
         ids.append(stem)
-    return ids
+    seen: Counter[str] = Counter()
+    unique = []
+    for plate_id in ids:
+        seen[plate_id] += 1
+        unique.append(plate_id if ids.count(plate_id) == 1 else f"{plate_id}~{seen[plate_id]}")
+    return unique
 
 
 def sample_identities(
@@ -83,15 +96,27 @@ def run_qpcr(
     default_dna_ng: float = 100.0,
     acceptance: Mapping[str, float] | None = None,
     plot_dir: str | Path | None = None,
+    max_unzipped_mb: float = DEFAULT_MAX_UNZIPPED_MB,
+    cq_range: tuple[float, float] = DEFAULT_CQ_RANGE,
 ) -> QpcrResult:
-    """Read every plate (``(path, label)`` pairs; labels name files in the ledger)."""
+    """Read every plate (``(path, label)`` pairs; labels name files in the ledger).
+
+    Wells left out as implausible (``flag`` in the wells table) are named in the plate's
+    ledger note; the limits are ``cq_range`` and ``max_unzipped_mb`` (config ``qpcr``).
+    """
     reference_target = reference_target or None
     labels = [label for _, label in plates]
     verdicts: dict[str, tuple[str, list[str]]] = {}
     tables = []
     for (path, label), plate_id in zip(plates, _plate_ids(labels), strict=True):
         try:
-            wells = read_plate(path, target=car_target, plate=plate_id)
+            wells = read_plate(
+                path,
+                target=car_target,
+                plate=plate_id,
+                max_unzipped_mb=max_unzipped_mb,
+                cq_range=cq_range,
+            )
         except InputError as error:
             verdicts[label] = ("rejected", [str(error)])
             continue
@@ -106,7 +131,7 @@ def run_qpcr(
                 ],
             )
             continue
-        verdicts[label] = ("ok", [])
+        verdicts[label] = ("ok", _implausible_note(wells))
         tables.append(wells)
 
     wells = pd.concat(tables, ignore_index=True) if tables else _empty_wells()
@@ -148,9 +173,13 @@ def run_qpcr(
 
         # The folder exists even when no plate gave a curve: it is a declared output.
         Path(plot_dir).mkdir(parents=True, exist_ok=True)
+        used: set[str] = set()
         for curve in curves.to_dict("records"):
-            safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{curve['plate']}_{curve['target']}")
-            plots.append(plot_standard_curve(wells, curve, Path(plot_dir) / f"{safe}.png"))
+            name = safe_file_name(f"{curve['plate']}_{curve['target']}")
+            while name in used:  # two ids that differ only in odd characters
+                name += "_"
+            used.add(name)
+            plots.append(plot_standard_curve(wells, curve, Path(plot_dir) / f"{name}.png"))
 
     ledger = pd.DataFrame(
         [
@@ -160,6 +189,17 @@ def run_qpcr(
         columns=["file", "status", "reason", "stage"],
     )
     return QpcrResult(wells=wells, curves=curves, transgene=transgene, ledger=ledger, plots=plots)
+
+
+def _implausible_note(wells: pd.DataFrame) -> list[str]:
+    flagged = wells[wells["flag"] != ""]
+    if flagged.empty:
+        return []
+    shown = "; ".join(
+        f"{row.well}: {str(row.flag).split(': ', 2)[-1]}" for row in flagged.head(5).itertuples()
+    )
+    more = f" and {len(flagged) - 5} more" if len(flagged) > 5 else ""
+    return [f"{len(flagged)} well(s) left out as implausible ({shown}{more})"]
 
 
 def _empty_wells() -> pd.DataFrame:

@@ -26,7 +26,9 @@ Extra columns after these (:data:`WELL_EXTRA_COLUMNS`): ``well_index`` (row-majo
 number, the stable sort key: A1, A2 ... A12, B1), ``reporter`` (dye), ``task_raw`` (the
 vendor's word), ``instrument_quantity`` (the quantity the instrument software computed
 for unknowns, kept for cross-checks only), ``run`` (RDML run id), ``format`` and
-``source_file``.
+``source_file`` and ``flag`` (why a well was left out as implausible: a Cq outside the
+plausible range or with a grouping mark, a standard quantity that is not a positive
+number; such a well is also marked ``omit``, so it is listed but never used).
 """
 
 from __future__ import annotations
@@ -47,7 +49,10 @@ WELL_EXTRA_COLUMNS = [
     "run",
     "format",
     "source_file",
+    "flag",
 ]
+# A Cq outside this range is not a cycle number a run can give (config qpcr.plausible_cq).
+DEFAULT_CQ_RANGE = (0.0, 45.0)
 WELL_SORT_BY = ["plate", "well_index", "target", "reporter"]
 TASKS = ("standard", "unknown", "ntc")
 
@@ -135,12 +140,13 @@ def finish_wells(
     plate: str,
     source_file: str,
     fmt: str,
+    cq_range: tuple[float, float] = DEFAULT_CQ_RANGE,
 ) -> pd.DataFrame:
     """The wells table from reader records (dicts with the column names as keys).
 
     Adds ``plate``, ``format``, ``source_file`` and ``well_index``; fixes dtypes
     (text columns are ``str`` with ``""`` for missing, ``cq``/``quantity`` floats,
-    ``omit`` bool) and sorts wells in plate order.
+    ``omit`` bool); flags and omits implausible wells; sorts wells in plate order.
     """
     table = pd.DataFrame.from_records(records)
     for column in WELL_COLUMNS + WELL_EXTRA_COLUMNS:
@@ -149,7 +155,7 @@ def finish_wells(
     table["plate"] = plate
     table["format"] = fmt
     table["source_file"] = source_file
-    for column in ("well", "sample", "target", "reporter", "task_raw", "run"):
+    for column in ("well", "sample", "target", "reporter", "task_raw", "run", "flag"):
         # Excel stores sample names such as 5000018696625 as numbers: text() prints
         # whole floats without '.0'.
         table[column] = [text(v) for v in table[column]]
@@ -157,6 +163,7 @@ def finish_wells(
     for column in ("cq", "quantity", "instrument_quantity"):
         table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
     table["omit"] = table["omit"].fillna(False).astype(bool)
+    _flag_implausible(table, cq_range)
     positions = [parse_well(w) for w in table["well"]]
     rows = pd.Series([p[0] if p else np.nan for p in positions], dtype=float)
     cols = pd.Series([p[1] if p else np.nan for p in positions], dtype=float)
@@ -171,3 +178,14 @@ def finish_wells(
         ["well_index", "target", "reporter"], kind="mergesort", na_position="last"
     )
     return table.reset_index(drop=True)
+
+
+def _flag_implausible(table: pd.DataFrame, cq_range: tuple[float, float]) -> None:
+    """Flag (and omit) wells whose Cq lies outside ``cq_range``; a reader's own flags
+    (grouping marks, non-positive standard quantities) omit their wells too."""
+    low, high = cq_range
+    outside = table["cq"].notna() & ((table["cq"] < low) | (table["cq"] > high))
+    for i in table.index[outside]:
+        note = f"Cq {table.at[i, 'cq']:g} outside the plausible range {low:g}–{high:g}"
+        table.at[i, "flag"] = "; ".join(x for x in (table.at[i, "flag"], note) if x)
+    table.loc[table["flag"] != "", "omit"] = True

@@ -19,12 +19,12 @@ from ._document import Document
 from ._tables import (
     body,
     cell,
-    cq_value,
+    cq_reading,
     detect_decimal,
     find_header,
     flag,
     norm,
-    quantity_value,
+    quantity_reading,
     text,
 )
 
@@ -91,7 +91,11 @@ def read_results(doc: Document, table: str, header: int, columns: dict[str, int]
         if not (target or sample or task_raw or text(raw_cq)):
             continue
         task = normalise_task(task_raw)
-        quantity = quantity_value(cell(row, columns, "quantity"), decimal, where)
+        quantity, quantity_problem = quantity_reading(
+            cell(row, columns, "quantity"), decimal, where
+        )
+        cq, cq_problem = cq_reading(raw_cq, decimal, where)
+        problems = [cq_problem] + ([quantity_problem] if task == "standard" else [])
         records.append(
             {
                 "well": well,
@@ -99,11 +103,12 @@ def read_results(doc: Document, table: str, header: int, columns: dict[str, int]
                 "target": target,
                 "task": task,
                 "task_raw": task_raw,
-                "cq": cq_value(raw_cq, decimal, where),
+                "cq": cq,
                 "quantity": quantity if task == "standard" else math.nan,
                 "instrument_quantity": quantity if task != "standard" else math.nan,
                 "omit": flag(cell(row, columns, "omit")),
                 "reporter": text(cell(row, columns, "reporter")),
+                "flag": "; ".join(p for p in problems if p),
             }
         )
     return records

@@ -159,8 +159,19 @@ def parse_delimited(lines: list[str]) -> Rows:
     return [[cell for cell in row] for row in reader]
 
 
-def load_document(path: str | Path) -> Document:
-    """Open ``path`` as a :class:`Document`; :class:`InputError` when it cannot be read."""
+# What a zipped export (.xlsx, .rdml) may hold once unzipped. A 384-well Design &
+# Analysis workbook with every amplification curve is about 21 MB; a zip that unpacks to
+# hundreds of MB is a decompression bomb, not an instrument export.
+DEFAULT_MAX_UNZIPPED_MB = 200.0
+
+
+def load_document(path: str | Path, max_unzipped_mb: float = DEFAULT_MAX_UNZIPPED_MB) -> Document:
+    """Open ``path`` as a :class:`Document`; :class:`InputError` when it cannot be read.
+
+    A zip archive that would unpack to more than ``max_unzipped_mb`` is refused before
+    anything is unpacked (zipfile never yields more than the sizes the archive declares,
+    so checking them bounds memory and time).
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -171,7 +182,7 @@ def load_document(path: str | Path) -> Document:
     if data.startswith(OLE2_MAGIC):
         return _open_xls(path, data)
     if data.startswith(ZIP_MAGICS):
-        return _open_zip(path, data)
+        return _open_zip(path, data, max_unzipped_mb)
     text = decode_text(data)
     head = text.lstrip()[:2000]
     if head.startswith("<") and "<rdml" in text[:20000]:
@@ -185,12 +196,19 @@ def load_document(path: str | Path) -> Document:
     )
 
 
-def _open_zip(path: Path, data: bytes) -> Document:
+def _open_zip(path: Path, data: bytes, max_unzipped_mb: float) -> Document:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         names = archive.namelist()
+        unzipped = sum(info.file_size for info in archive.infolist())
     except zipfile.BadZipFile as error:
         raise InputError(f"{path.name}: damaged zip archive ({error})") from error
+    if unzipped > max_unzipped_mb * 1e6:
+        raise InputError(
+            f"{path.name}: unpacks to {unzipped / 1e6:,.0f} MB from a {len(data) / 1e6:.2g} MB "
+            f"file, more than qpcr.max_unzipped_mb ({max_unzipped_mb:g} MB): refused unread as "
+            "a possible decompression bomb; raise the limit if this export is genuine"
+        )
     if "xl/workbook.xml" in names:
         return _open_xlsx(path, data)
     xml_names = sorted(n for n in names if n.lower().endswith((".xml", ".rdml")))

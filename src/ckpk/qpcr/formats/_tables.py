@@ -162,34 +162,59 @@ def number(value: Cell, decimal: str = ".") -> float:
     return float(token)
 
 
-def cq_value(value: Cell, decimal: str, where: str) -> float:
-    """A Cq cell: a positive float, or NaN for "not amplified".
+def _separator_problem(token: str, decimal: str) -> bool:
+    """True when a Cq token carries a grouping mark: no cycle number has one, so
+    ``30,755`` in a decimal-point file is a typing or export slip, never 30755."""
+    other = "," if decimal == "." else "."
+    return other in token
+
+
+def cq_reading(value: Cell, decimal: str, where: str) -> tuple[float, str]:
+    """A Cq cell as ``(cq, problem)``: a positive float, or NaN for "not amplified".
 
     ``Undetermined`` / ``UNDETERMINED`` (Applied Biosystems), ``NaN`` (Bio-Rad), an
     empty cell (LightCycler) and ``N/A`` mean no amplification. A Cq of 0 or below is
     not a cycle number; instruments that write it mean "no Cq", so it is NaN too
-    (docs/rules.md, qPCR: not amplified is never 0). Any other text is an error naming the well.
+    (docs/rules.md, qPCR: not amplified is never 0). A cell that cannot be a Cq (text,
+    a thousands separator) gives NaN with a problem naming the well: that well is left
+    out and flagged, the rest of the plate is read.
     """
+    if isinstance(value, str) and _separator_problem(value.strip(), decimal):
+        mark = "decimal point" if decimal == "." else "decimal comma"
+        return math.nan, (
+            f"{where}: Cq {value!r} holds a grouping mark in a file that uses a {mark}; "
+            "not read as a number"
+        )
     try:
         cq = number(value, decimal)
     except ValueError:
-        raise InputError(
-            f"{where}: Cq {value!r} is neither a number nor a 'not amplified' word"
-        ) from None
+        return math.nan, f"{where}: Cq {value!r} is neither a number nor a 'not amplified' word"
     if not math.isfinite(cq) or cq <= 0:
-        return math.nan
-    return cq
+        return math.nan, ""
+    return cq, ""
 
 
 def quantity_value(value: Cell, decimal: str, where: str) -> float:
     """A quantity cell: a positive float or NaN (``-``, empty, ``NaN``)."""
+    return quantity_reading(value, decimal, where)[0]
+
+
+def quantity_reading(value: Cell, decimal: str, where: str) -> tuple[float, str]:
+    """A quantity cell as ``(quantity, problem)``: a positive float, or NaN.
+
+    Empty, ``-`` and ``NaN`` are simply "no quantity"; a number that is zero, negative
+    or infinite cannot be a count of copies, so it comes with a problem (for a standard
+    well that drops a level and would silently raise the LLOQ).
+    """
     try:
         quantity = number(value, decimal)
     except ValueError:
         raise InputError(f"{where}: quantity {value!r} is not a number") from None
+    if math.isnan(quantity):
+        return math.nan, ""
     if not math.isfinite(quantity) or quantity <= 0:
-        return math.nan
-    return quantity
+        return math.nan, f"{where}: quantity {value!r} is not a positive number of copies"
+    return quantity, ""
 
 
 def flag(value: Cell) -> bool:

@@ -20,7 +20,7 @@ import math
 from ..wells import normalise_task
 from ._applied import find_results, result_rows
 from ._document import Document
-from ._tables import body, cell, cq_value, flag, quantity_value, text
+from ._tables import body, cell, cq_reading, flag, quantity_reading, text
 
 NAME = "biorad_cfx"
 
@@ -51,7 +51,11 @@ def read(doc: Document) -> list[dict]:
     for row, well, where in wells:
         content = text(cell(row, columns, "content"))
         task = normalise_task(content)
-        quantity = quantity_value(cell(row, columns, "quantity"), decimal, where)
+        quantity, quantity_problem = quantity_reading(
+            cell(row, columns, "quantity"), decimal, where
+        )
+        cq, cq_problem = cq_reading(cell(row, columns, "cq"), decimal, where)
+        problems = [cq_problem] + ([quantity_problem] if task == "standard" else [])
         records.append(
             {
                 "well": well,
@@ -59,11 +63,12 @@ def read(doc: Document) -> list[dict]:
                 "target": text(cell(row, columns, "target")),
                 "task": task,
                 "task_raw": content,
-                "cq": cq_value(cell(row, columns, "cq"), decimal, where),
+                "cq": cq,
                 "quantity": quantity if task == "standard" else math.nan,
                 "instrument_quantity": quantity if task != "standard" else math.nan,
                 "omit": flag(cell(row, columns, "excluded")),
                 "reporter": text(cell(row, columns, "fluor")),
+                "flag": "; ".join(p for p in problems if p),
             }
         )
     return records

@@ -24,7 +24,17 @@ import re
 from ..wells import normalise_task
 from ._applied import find_results, result_rows
 from ._document import Document
-from ._tables import body, cell, cq_value, flag, norm, quantity_value, text
+from ._tables import (
+    body,
+    cell,
+    cq_reading,
+    flag,
+    norm,
+    number,
+    quantity_reading,
+    quantity_value,
+    text,
+)
 
 NAME = "lightcycler480"
 
@@ -58,11 +68,17 @@ def read(doc: Document) -> list[dict]:
     records: list[dict] = []
     for row, well, where in wells:
         sample = text(cell(row, columns, "sample"))
-        standard = quantity_value(cell(row, columns, "standard"), decimal, where)
+        standard, standard_problem = quantity_reading(
+            cell(row, columns, "standard"), decimal, where
+        )
+        if standard_problem and number(cell(row, columns, "standard"), decimal) == 0:
+            # LightCycler writes 0 in the Standard column of every well that is not one.
+            standard_problem = ""
+        cq, cq_problem = cq_reading(cell(row, columns, "cq"), decimal, where)
         type_word = text(cell(row, columns, "type"))
         if type_word:
             task = normalise_task(type_word)
-        elif math.isfinite(standard):
+        elif math.isfinite(standard) or standard_problem:  # a negative standard is one
             task = "standard"
         elif NTC_NAME_RE.match(sample):
             task = "ntc"
@@ -76,13 +92,16 @@ def read(doc: Document) -> list[dict]:
                 "target": "",
                 "task": task,
                 "task_raw": type_word or ("Standard" if task == "standard" else ""),
-                "cq": cq_value(cell(row, columns, "cq"), decimal, where),
+                "cq": cq,
                 "quantity": standard if task == "standard" else math.nan,
                 "instrument_quantity": quantity_value(
                     cell(row, columns, "concentration"), decimal, where
                 ),
                 "omit": "include" in columns and not flag(include) and norm(include) != "",
                 "reporter": dye,
+                "flag": "; ".join(
+                    p for p in (cq_problem, standard_problem if task == "standard" else "") if p
+                ),
             }
         )
     return records
