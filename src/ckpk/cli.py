@@ -6,6 +6,7 @@ Heavy modules are imported inside each command so that ``ckpk --help`` is instan
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -24,6 +25,42 @@ def _column_help(title: str, docs: dict[str, str]) -> str:
     width = max(len(name) for name in docs)
     lines = [title] + [f"  {name.ljust(width)}  {text}" for name, text in docs.items()]
     return "\n".join(lines)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors in one line (argparse adds the usage block), exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _whole_number(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+
+    return parse
+
+
+def _positive_day(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of days, not {text!r}")
+    return value
+
+
+def _distinct_output(args: argparse.Namespace) -> None:
+    """Refuse to write the result over the table it is computed from."""
+    if Path(args.output).resolve() == Path(args.input).resolve():
+        raise CkpkError(f"-o {args.output} is the input table; write the result elsewhere")
 
 
 def _parse_lloq(items: Sequence[str]) -> dict[str, float]:
@@ -46,6 +83,7 @@ def _cmd_nca(args: argparse.Namespace) -> None:
     from ckpk.pk.nca import NCA_COLUMNS, nca_table
     from ckpk.tables import write_tsv
 
+    _distinct_output(args)
     concentrations = read_concentrations(args.input)
     subjects = None
     if args.subjects:
@@ -61,6 +99,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     from ckpk.pk.model import MODEL_FIT_COLUMNS, fit_table
     from ckpk.tables import write_tsv
 
+    _distinct_output(args)
     concentrations = read_concentrations(args.input)
     result = fit_table(concentrations, lloq=_parse_lloq(args.lloq), end=args.end)
     write_tsv(result, args.output, columns=MODEL_FIT_COLUMNS, sort_by=["subject_id", "analyte"])
@@ -87,7 +126,7 @@ def _cmd_summary(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ckpk",
         description="CAR T-cell cellular kinetics: NCA, kinetic-model fits and a simulated "
         "trial. The whole pipeline (FCS gating, qPCR, PK, report) runs with `snakemake`.",
@@ -122,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     nca.add_argument(
         "--end",
-        type=float,
+        type=_positive_day,
         default=28.0,
         help="end day of the partial AUC auc_0_28 (PKNCA aucint.last over [0, END]; "
         "default %(default)g)",
@@ -159,7 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="LLOQ for BLQ rows whose lloq cell is empty (repeatable)",
     )
     fit.add_argument(
-        "--end", type=float, default=28.0, help="end day of the model AUC (default %(default)g)"
+        "--end",
+        type=_positive_day,
+        default=28.0,
+        help="end day of the model AUC (default %(default)g)",
     )
     fit.set_defaults(func=_cmd_fit)
 
@@ -172,10 +214,17 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     sim.add_argument("out_dir", metavar="OUT_DIR", help="folder to create")
-    sim.add_argument("--subjects", type=int, default=18, help="number of subjects (default 18)")
-    sim.add_argument("--seed", type=int, default=2019, help="random seed (default 2019)")
     sim.add_argument(
-        "--events", type=int, default=100_000, help="events per FCS file (default 100000)"
+        "--subjects", type=_whole_number(1), default=18, help="number of subjects (default 18)"
+    )
+    sim.add_argument(
+        "--seed", type=_whole_number(0), default=2019, help="random seed (default 2019)"
+    )
+    sim.add_argument(
+        "--events",
+        type=_whole_number(1000),
+        default=100_000,
+        help="events per FCS file, at least 1000 (default 100000)",
     )
     sim.set_defaults(func=_cmd_simulate)
 
@@ -200,6 +249,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func(args)
     except CkpkError as exc:
         print(f"ckpk {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except FileExistsError as exc:
+        print(f"ckpk {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # unwritable output, missing folder, full disk
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"ckpk {args.command}: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -8,7 +8,15 @@ from snakemake.logging import logger
 
 from ckpk.config import validate_config
 from ckpk.errors import ConfigError, InputError
-from ckpk.inputs import check_input_folder, list_input_files
+from ckpk.cells import SAFE_NAME_PATTERN
+from ckpk.inputs import (
+    SAMPLES_SHEET,
+    SUBJECTS_SHEET,
+    check_input_folder,
+    list_input_files,
+    listing_signature,
+)
+from ckpk.inputs.sheets import sheet_file
 from ckpk.run_summary import summarise_run
 
 # The ckpk folder (this file is in workflow/rules/). Shipped files are found from here, so
@@ -45,6 +53,11 @@ if not INPUT_DIR.exists() and not MAKE_DEMO:
 if INPUT_DIR.exists() and RESULTS.resolve().is_relative_to(INPUT_DIR.resolve()):
     sys.exit(f"ckpk: config key results_dir: {RESULTS} is inside input_dir; ckpk never "
              "writes into the input folder")
+
+
+# Subject ids name result folders; ingest refuses any other (defence in depth here).
+wildcard_constraints:
+    subject=SAFE_NAME_PATTERN,
 
 
 FLOW_GATE_KEYS = ("car_gate", "cd3_gate", "bead_gate", "lymphocyte_gate", "b_cell_gate")
@@ -97,16 +110,22 @@ def print_run_summary(failed):
 
 
 def ingest_inputs(wildcards):
-    """Every file of the input folder, so adding or changing one re-runs ingest."""
+    """Every usable file of the input folder, so adding or changing one re-runs ingest.
+    Entries that cannot be inputs (odd names, links leading outside, FIFOs) are only in
+    the ledger; ``input_listing`` makes ingest run again when they change."""
     if MAKE_DEMO:
         return [str(DEMO_DIR / "subjects.tsv")]
     return [str(INPUT_DIR / rel) for rel in list_input_files(INPUT_DIR)]
 
 
+def input_listing(wildcards):
+    return "" if MAKE_DEMO else listing_signature(INPUT_DIR)
+
+
 def sheet_inputs(wildcards):
     if MAKE_DEMO:
         return [str(DEMO_DIR / "subjects.tsv")]
-    return [str(INPUT_DIR / n) for n in ("subjects.tsv", "samples.tsv") if (INPUT_DIR / n).exists()]
+    return [str(path) for n in (SUBJECTS_SHEET, SAMPLES_SHEET) if (path := sheet_file(INPUT_DIR, n))]
 
 
 def manifest(wildcards=None):

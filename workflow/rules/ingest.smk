@@ -41,6 +41,7 @@ checkpoint ingest_files:
     params:
         input_dir=str(INPUT_DIR),
         name_pattern=config["sample_name_pattern"],
+        listing=input_listing,
     log:
         str(LOGS / "ingest_files.log"),
     script:

@@ -32,6 +32,8 @@ rule qpcr_quantify:
         reference_target=config["qpcr"]["reference_target"],
         dna_ng=config["qpcr"]["dna_ng"],
         acceptance=config["qpcr"]["acceptance"],
+        cq_range=(config["qpcr"]["plausible_cq"]["min"], config["qpcr"]["plausible_cq"]["max"]),
+        max_unzipped_mb=config["qpcr"]["max_unzipped_mb"],
     log:
         str(LOGS / "qpcr_quantify.log"),
     script:

@@ -30,6 +30,8 @@ result = run_qpcr(
     default_dna_ng=sm.params.dna_ng,
     acceptance=sm.params.acceptance,
     plot_dir=sm.output.plots,
+    cq_range=tuple(sm.params.cq_range),
+    max_unzipped_mb=sm.params.max_unzipped_mb,
 )
 out = sm.output
 write_tsv(result.wells, out.wells, columns=WELL_COLUMNS + WELL_EXTRA_COLUMNS, sort_by=WELL_SORT_BY)

@@ -297,6 +297,25 @@ def _check_text(text: dict[str, str], name: str) -> None:
         if value < 1:
             what = "declares no channels" if key == "par" else "holds no events"
             raise _fail(name, f"the file {what} (${key.upper()} = 0)")
+    _check_unique_channel_names(text, name)
+
+
+def _check_unique_channel_names(text: dict[str, str], name: str) -> None:
+    """Two channels with one $PnN cannot be told apart by a strategy (gating would fail
+    deep inside FlowKit with an array-shape message)."""
+    owners: dict[str, list[str]] = {}
+    for i in range(1, int(text["par"].strip()) + 1):
+        pnn = text.get(f"p{i}n", "").strip()
+        if pnn:
+            owners.setdefault(pnn, []).append(f"P{i}")
+    twice = {pnn: ps for pnn, ps in owners.items() if len(ps) > 1}
+    if twice:
+        listed = "; ".join(f"'{pnn}' ({', '.join(ps)})" for pnn, ps in sorted(twice.items()))
+        raise _fail(
+            name,
+            f"channel name(s) used by more than one channel: {listed}; a gating strategy "
+            "cannot tell them apart",
+        )
 
 
 def _raw_text(path: Path) -> str:

@@ -107,6 +107,8 @@ def read_concentrations(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     try:
         table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the file is empty (expected a concentrations table)") from None
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot be read as a tab-separated table ({exc})") from exc
     return validate_concentrations(table, source=str(path))
