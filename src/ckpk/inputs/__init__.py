@@ -36,6 +36,8 @@ from .ledger import (
     merge_ledger,
 )
 from .sheets import (
+    CLINICAL_COLUMNS,
+    CLINICAL_SHEET,
     SAMPLE_COLUMNS,
     SAMPLE_NUMBER_COLUMNS,
     SAMPLES_SHEET,
@@ -43,11 +45,15 @@ from .sheets import (
     SUBJECTS_SHEET,
     Sheets,
     load_sheets,
+    read_clinical,
     read_samples,
     read_subjects,
+    sheet_file,
 )
 
 __all__ = [
+    "CLINICAL_COLUMNS",
+    "CLINICAL_SHEET",
     "DEFAULT_NAME_PATTERN",
     "FCS_EXTENSIONS",
     "LEDGER_COLUMNS",
@@ -73,9 +79,11 @@ __all__ = [
     "load_sheets",
     "merge_ledger",
     "plausible_day",
+    "read_clinical",
     "read_samples",
     "read_subjects",
     "sample_sheet_row",
     "scan_input",
     "sha256_of",
+    "sheet_file",
 ]

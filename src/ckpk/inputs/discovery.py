@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ckpk.errors import InputError
 
-from .sheets import SAMPLES_SHEET, SUBJECTS_SHEET, read_subjects, sheet_file
+from .sheets import SHEETS, SUBJECTS_SHEET, read_subjects, sheet_file
 
 FCS_EXTENSIONS = {".fcs", ".lmd"}
 QPCR_EXTENSIONS = {".txt", ".csv", ".xls", ".xlsx", ".rdml", ".tsv"}
@@ -170,7 +170,7 @@ def classify(rel: str, path: Path | None = None) -> str:
     None for entries that must never be opened.
     """
     parts = rel.rstrip("/").split("/")
-    if len(parts) == 1 and parts[0] in (SUBJECTS_SHEET, SAMPLES_SHEET):
+    if len(parts) == 1 and parts[0] in SHEETS:
         return "sheet"
     top = parts[0].lower()
     suffix = Path(parts[-1]).suffix.lower()

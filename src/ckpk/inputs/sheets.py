@@ -29,6 +29,9 @@ from .identity import MAX_ABS_STUDY_DAY, plausible_day
 
 SUBJECTS_SHEET = "subjects.tsv"
 SAMPLES_SHEET = "samples.tsv"
+CLINICAL_SHEET = "clinical.tsv"
+SHEETS = (SUBJECTS_SHEET, SAMPLES_SHEET, CLINICAL_SHEET)
+CLINICAL_COLUMNS = ["subject_id", "endpoint", "day", "value"]
 
 SUBJECT_COLUMNS = ["subject_id", "dose_level", "dose", "infusion_date", "cohort"]
 SAMPLE_COLUMNS = [
@@ -303,6 +306,41 @@ def sheet_file(input_dir: str | Path, name: str) -> Path | None:
     return path if stat.S_ISREG(os.stat(target).st_mode) else None
 
 
+def read_clinical(
+    path: str | Path, known_subjects: set[str] | None = None, notes: list[str] | None = None
+) -> pd.DataFrame:
+    """Read and check ``clinical.tsv``: one row per subject × endpoint × day (e.g. SRI-4
+    response at day 90, CRS grade, DLT). Rows with a bad cell, a subject not in
+    ``known_subjects`` or a repeated subject/endpoint/day are left out (``notes``)."""
+    path = Path(path)
+    table, lines = _read_table(path)
+    missing = [c for c in CLINICAL_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(f"{path.name}: missing column(s) {', '.join(missing)}")
+    check = _Check(path.name, lines, notes, list(table["subject_id"]))
+
+    def problem(row: pd.Series) -> str:
+        for column in CLINICAL_COLUMNS:
+            if pd.isna(row[column]):
+                return f"{column} is empty"
+        number = _number_problem("day", row["day"], positive=False)
+        if number:
+            return number
+        if not plausible_day(float(row["day"])):
+            return f"day {row['day']!r} is not a study day (within ±{MAX_ABS_STUDY_DAY:g})"
+        if known_subjects is not None and str(row["subject_id"]) not in known_subjects:
+            return f"subject {row['subject_id']} is not in {SUBJECTS_SHEET}"
+        return ""
+
+    check.each(table, problem)
+    table["key"] = table["subject_id"].astype(str) + "|" + table["endpoint"].astype(str)
+    table["key"] += "|" + _to_numbers(table["day"]).astype(str)
+    check.duplicates(table, "key", "subject/endpoint/day")
+    table = check.keep(table)
+    table["day"] = _to_numbers(table["day"])
+    return table[CLINICAL_COLUMNS].reset_index(drop=True)
+
+
 @dataclass
 class Sheets:
     subjects: pd.DataFrame
@@ -312,6 +350,7 @@ class Sheets:
     notes: dict[str, list[str]]  # sheet file name -> rows left out and why
     skipped_subjects: dict[str, str] = field(default_factory=dict)  # subject_id -> why
     skipped_samples: dict[str, str] = field(default_factory=dict)  # sample -> why
+    clinical: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CLINICAL_COLUMNS))
 
 
 def load_sheets(input_dir: str | Path) -> Sheets:
@@ -325,7 +364,7 @@ def load_sheets(input_dir: str | Path) -> Sheets:
     subjects = pd.DataFrame(columns=SUBJECT_COLUMNS)
     samples = pd.DataFrame(columns=SAMPLE_COLUMNS)
     problem, rejections = "", {}
-    notes: dict[str, list[str]] = {SUBJECTS_SHEET: [], SAMPLES_SHEET: []}
+    notes: dict[str, list[str]] = {name: [] for name in SHEETS}
     skipped_subjects: dict[str, str] = {}
     skipped_samples: dict[str, str] = {}
     subjects_file, samples_file = sheet_file(root, SUBJECTS_SHEET), sheet_file(root, SAMPLES_SHEET)
