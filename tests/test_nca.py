@@ -215,17 +215,18 @@ def test_log_trapezoid_never_touches_a_zero():
 
 def test_auc_0_28_interpolates_with_the_interval_rule():
     # End day 3 between days 2 (8) and 4 (2). Linear: C(3) = 5; area 8 + (8+5)/2.
+    # The partial AUC is named after its end day: auc_0_3.
     linear = nca_profile([0, 2, 4], [0, 8, 2], method="linear", end=3)
-    assert linear["auc_0_28"] == pytest.approx(8 + 6.5, rel=1e-12)
+    assert linear["auc_0_3"] == pytest.approx(8 + 6.5, rel=1e-12)
     # Log: C(3) = 8·(2/8)^(1/2) = 4; area 8 + (4−8)/ln(4/8).
     log = nca_profile([0, 2, 4], [0, 8, 2], method="lin-up/log-down", end=3)
-    assert log["auc_0_28"] == pytest.approx(8 + (4 - 8) / math.log(0.5), rel=1e-12)
+    assert log["auc_0_3"] == pytest.approx(8 + (4 - 8) / math.log(0.5), rel=1e-12)
     assert "interpolated (log) between days 2 and 4" in log["flags"]
 
 
 def test_auc_0_28_without_day_0_starts_from_zero():
     row = nca_profile([2, 4], [8, 2], method="linear", end=3)
-    assert row["auc_0_28"] == pytest.approx(8 + 6.5, rel=1e-12)
+    assert row["auc_0_3"] == pytest.approx(8 + 6.5, rel=1e-12)
     assert math.isnan(row["auclast"])
     assert "C(0)=0 assumed" in row["flags"]
 

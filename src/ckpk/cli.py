@@ -43,7 +43,8 @@ def _parse_lloq(items: Sequence[str]) -> dict[str, float]:
 
 def _cmd_nca(args: argparse.Namespace) -> None:
     from ckpk.pk.concentrations import read_concentrations
-    from ckpk.pk.nca import NCA_COLUMNS, nca_table
+    from ckpk.pk.nca import nca_table
+    from ckpk.pk.parameters import nca_columns
     from ckpk.tables import write_tsv
 
     concentrations = read_concentrations(args.input)
@@ -53,7 +54,7 @@ def _cmd_nca(args: argparse.Namespace) -> None:
 
         subjects = read_subjects(args.subjects)
     result = nca_table(concentrations, method=args.method, end=args.end, subjects=subjects)
-    write_tsv(result, args.output, columns=NCA_COLUMNS, sort_by=["subject_id", "analyte"])
+    write_tsv(result, args.output, columns=nca_columns(args.end), sort_by=["subject_id", "analyte"])
 
 
 def _cmd_fit(args: argparse.Namespace) -> None:
@@ -95,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ckpk {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    # The registry is plain Python, so reading it keeps `ckpk --help` instant.
+    from ckpk.pk.parameters import DEFAULT_PARTIAL_AUC_END
+
     try:
         from ckpk.pk.nca import NCA_COLUMN_DOC
     except ImportError:  # pragma: no cover - only while the module is being written
@@ -123,9 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     nca.add_argument(
         "--end",
         type=float,
-        default=28.0,
-        help="end day of the partial AUC auc_0_28 (PKNCA aucint.last over [0, END]; "
-        "default %(default)g)",
+        default=DEFAULT_PARTIAL_AUC_END,
+        help="end day of the partial AUC, written as column auc_0_END (PKNCA aucint.last "
+        "over [0, END]; default %(default)g)",
     )
     nca.add_argument(
         "--subjects",
