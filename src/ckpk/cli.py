@@ -59,12 +59,14 @@ def _cmd_nca(args: argparse.Namespace) -> None:
 
 def _cmd_fit(args: argparse.Namespace) -> None:
     from ckpk.pk.concentrations import read_concentrations
-    from ckpk.pk.model import MODEL_FIT_COLUMNS, fit_table
+    from ckpk.pk.model import fit_table
+    from ckpk.pk.parameters import model_fit_columns
     from ckpk.tables import write_tsv
 
     concentrations = read_concentrations(args.input)
     result = fit_table(concentrations, lloq=_parse_lloq(args.lloq), end=args.end)
-    write_tsv(result, args.output, columns=MODEL_FIT_COLUMNS, sort_by=["subject_id", "analyte"])
+    columns = model_fit_columns(args.end)
+    write_tsv(result, args.output, columns=columns, sort_by=["subject_id", "analyte"])
 
 
 def _cmd_simulate(args: argparse.Namespace) -> None:
@@ -163,7 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="LLOQ for BLQ rows whose lloq cell is empty (repeatable)",
     )
     fit.add_argument(
-        "--end", type=float, default=28.0, help="end day of the model AUC (default %(default)g)"
+        "--end",
+        type=float,
+        default=DEFAULT_PARTIAL_AUC_END,
+        help="end day of the model AUC, written as column auc_0_END (default %(default)g)",
     )
     fit.set_defaults(func=_cmd_fit)
 
