@@ -34,7 +34,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ckpk.cells import booleans
 from ckpk.pk.concentrations import validate_concentrations
+from ckpk.pk.parameters import DEFAULT_PARTIAL_AUC_END, PARTIAL_AUC, find_parameter
 
 SUMMARY_COLUMNS = [
     # config/README.md, in this order
@@ -57,7 +59,7 @@ SUMMARY_COLUMNS = [
 SUMMARY_COLUMN_DOC: dict[str, str] = {
     "dose_level": "dose level from the subject sheet (unknown: subject not in the sheet)",
     "analyte": "analyte of the concentrations table",
-    "parameter": "cmax, tmax, auc_0_28, persistence_days (NCA); doubling_time, "
+    "parameter": "cmax, tmax, auc_0_28 (auc_0_END), persistence_days (NCA); doubling_time, "
     "contraction_half_life, persistence_half_life (model, converged fits only)",
     "n": "number of finite values summarised by median/min/max",
     "geo_mean": "geometric mean exp(mean(ln x)) over the n_geo positive values",
@@ -71,16 +73,27 @@ SUMMARY_COLUMN_DOC: dict[str, str] = {
     "note": "remarks, e.g. the conventional summary of tmax",
 }
 
-#: (parameter, source table, unit template) in report order.
-SUMMARY_PARAMETERS: list[tuple[str, str, str]] = [
-    ("cmax", "nca", "{unit}"),
-    ("tmax", "nca", "day"),
-    ("auc_0_28", "nca", "{unit}*day"),
-    ("persistence_days", "nca", "day"),
-    ("doubling_time", "model", "day"),
-    ("contraction_half_life", "model", "day"),
-    ("persistence_half_life", "model", "day"),
-]
+# (source table, column) in report order; names and units come from the registry.
+_SUMMARISED = (
+    ("nca", "cmax"),
+    ("nca", "tmax"),
+    ("nca", PARTIAL_AUC),
+    ("nca", "persistence_days"),
+    ("model", "doubling_time"),
+    ("model", "contraction_half_life"),
+    ("model", "persistence_half_life"),
+)
+
+
+def summary_parameters(end: float = DEFAULT_PARTIAL_AUC_END) -> list[tuple[str, str, str]]:
+    """(parameter, source table, unit template) in report order, the partial AUC named
+    after ``end``."""
+    parameters = [(source, find_parameter(source, column)) for source, column in _SUMMARISED]
+    return [(p.name(end), source, p.unit.summary_unit) for source, p in parameters]
+
+
+#: :func:`summary_parameters` for the default partial-AUC end.
+SUMMARY_PARAMETERS: list[tuple[str, str, str]] = summary_parameters()
 
 PERSISTENCE_COLUMNS = [
     "dose_level",
@@ -170,10 +183,6 @@ def _with_dose(table: pd.DataFrame, doses: dict[str, str]) -> pd.DataFrame:
     return table
 
 
-def _converged(column: pd.Series) -> pd.Series:
-    return column.map(lambda v: str(v).strip().lower() in ("true", "1") if pd.notna(v) else False)
-
-
 def _units(nca: pd.DataFrame, fits: pd.DataFrame) -> dict[str, str]:
     units: dict[str, str] = {}
     for table in (nca, fits):
@@ -189,14 +198,16 @@ def summary_by_dose(
     fits: pd.DataFrame,
     subjects: pd.DataFrame | None,
     pooled_label: str | None = None,
+    end: float = DEFAULT_PARTIAL_AUC_END,
 ) -> pd.DataFrame:
     """Per dose level × analyte × parameter statistics (``pk/summary_by_dose.tsv``).
 
     ``nca`` has the columns of ``pk/nca.tsv``, ``fits`` those of ``pk/model_fits.tsv``
     (either may be empty), ``subjects`` the subject sheet (subject_id, dose_level). With
     ``pooled_label`` (e.g. ``"all"``) rows pooling every dose level are added under that
-    label. Rows come sorted by dose level (natural order), analyte and parameter order of
-    :data:`SUMMARY_PARAMETERS`.
+    label. ``end`` names the partial AUC read from ``nca`` (``auc_0_28``). Rows come
+    sorted by dose level (natural order), analyte and parameter order of
+    :func:`summary_parameters`.
     """
     doses = _dose_map(subjects)
     units = _units(nca, fits)
@@ -208,7 +219,7 @@ def summary_by_dose(
             continue
         table = _with_dose(table, doses)
         if name == "model":
-            ok = _converged(table["converged"]) if "converged" in table.columns else False
+            ok = booleans(table["converged"]) if "converged" in table.columns else False
             table = table[ok]
         prepared[name] = table
 
@@ -225,7 +236,7 @@ def summary_by_dose(
         groups += [(pooled_label, a) for a in analytes]
     rows = []
     for dose, analyte in groups:
-        for parameter, source, unit_template in SUMMARY_PARAMETERS:
+        for parameter, source, unit_template in summary_parameters(end):
             table = prepared[source]
             selected = table["analyte"].astype(str) == analyte
             if dose != pooled_label:

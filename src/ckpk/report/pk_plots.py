@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ckpk.cells import booleans, number
 from ckpk.pk.kinetics import stein_curve
 from ckpk.pk.model import parameters_from_row
 from ckpk.pk.summary import UNKNOWN_DOSE, natural_key
@@ -30,14 +31,6 @@ def _as_mapping(row: Mapping[str, object] | pd.Series | None) -> Mapping[str, ob
     return row
 
 
-def _number(row: Mapping[str, object], key: str) -> float:
-    try:
-        value = float(row.get(key))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return math.nan
-    return value
-
-
 def _prepare(observations: pd.DataFrame) -> pd.DataFrame:
     """day, value, blq (bool), lloq (float) for plotting; missing samples dropped."""
     table = pd.DataFrame(
@@ -51,9 +44,7 @@ def _prepare(observations: pd.DataFrame) -> pd.DataFrame:
             ),
         }
     )
-    table["blq"] = table["blq"].map(
-        lambda v: str(v).strip().lower() in ("true", "1", "yes") if pd.notna(v) else False
-    )
+    table["blq"] = booleans(table["blq"])
     table = table[table["day"].notna()]
     quant = ~table["blq"] & (table["value"] > 0)
     # A 0 or negative reading not flagged BLQ cannot sit on a log axis: treat it as BLQ.
@@ -117,7 +108,7 @@ def plot_fit(
     blq_unknown = blq[~(blq["lloq"] > 0)]
 
     positive = list(quant["value"]) + list(blq_known["lloq"])
-    cmax_nca, tmax_nca = _number(nca, "cmax"), _number(nca, "tmax")
+    cmax_nca, tmax_nca = number(nca.get("cmax")), number(nca.get("tmax"))
     if cmax_nca > 0:
         positive.append(cmax_nca)
 
