@@ -193,6 +193,23 @@ def _units(nca: pd.DataFrame, fits: pd.DataFrame) -> dict[str, str]:
     return units
 
 
+def _by_source(
+    nca: pd.DataFrame, fits: pd.DataFrame, doses: dict[str, str]
+) -> dict[str, pd.DataFrame]:
+    """Each source table with its dose levels; of the model, converged fits only."""
+    prepared: dict[str, pd.DataFrame] = {}
+    for name, table in {"nca": nca, "model": fits}.items():
+        if table is None or table.empty or "subject_id" not in table.columns:
+            prepared[name] = pd.DataFrame(columns=["subject_id", "analyte", "dose_level"])
+            continue
+        table = _with_dose(table, doses)
+        if name == "model":
+            ok = booleans(table["converged"]) if "converged" in table.columns else False
+            table = table[ok]
+        prepared[name] = table
+    return prepared
+
+
 def summary_by_dose(
     nca: pd.DataFrame,
     fits: pd.DataFrame,
@@ -209,20 +226,8 @@ def summary_by_dose(
     sorted by dose level (natural order), analyte and parameter order of
     :func:`summary_parameters`.
     """
-    doses = _dose_map(subjects)
     units = _units(nca, fits)
-    sources = {"nca": nca, "model": fits}
-    prepared: dict[str, pd.DataFrame] = {}
-    for name, table in sources.items():
-        if table is None or table.empty or "subject_id" not in table.columns:
-            prepared[name] = pd.DataFrame(columns=["subject_id", "analyte", "dose_level"])
-            continue
-        table = _with_dose(table, doses)
-        if name == "model":
-            ok = booleans(table["converged"]) if "converged" in table.columns else False
-            table = table[ok]
-        prepared[name] = table
-
+    prepared = _by_source(nca, fits, _dose_map(subjects))
     groups = sorted(
         {
             (d, str(a))
@@ -258,6 +263,38 @@ def summary_by_dose(
     return pd.DataFrame(rows)[SUMMARY_COLUMNS]
 
 
+def _roster(
+    doses: dict[str, str], table: pd.DataFrame, pooled_label: str | None
+) -> tuple[dict[str, set[str]], list[str]]:
+    """Subjects of each dose level (subject sheet and data), and the levels in order."""
+    roster: dict[str, set[str]] = {}
+    for subject, dose in doses.items():
+        roster.setdefault(dose, set()).add(subject)
+    for subject, dose in zip(table["subject_id"], table["dose_level"], strict=True):
+        roster.setdefault(dose, set()).add(subject)
+    dose_levels = sorted(roster, key=natural_key)
+    if pooled_label is not None:
+        roster[pooled_label] = set().union(*roster.values()) if roster else set()
+        dose_levels.append(pooled_label)
+    return roster, dose_levels
+
+
+def _counts(
+    members: set[str], last_days: list[pd.Series], analyte: str, start: float
+) -> dict[str, object]:
+    """n_subjects … pct_quantifiable of one dose level, analyte and month; ``last_days``
+    holds each subject's last sample day and last quantifiable sample day."""
+    last_any, last_quant = last_days
+    evaluable = [s for s in members if last_any.get((s, analyte), -1.0) >= start]
+    positive = [s for s in evaluable if last_quant.get((s, analyte), -1.0) >= start]
+    return {
+        "n_subjects": len(members),
+        "n_evaluable": len(evaluable),
+        "n_quantifiable": len(positive),
+        "pct_quantifiable": 100.0 * len(positive) / len(evaluable) if evaluable else math.nan,
+    }
+
+
 def persistence_at_months(
     concentrations: pd.DataFrame,
     subjects: pd.DataFrame | None,
@@ -288,16 +325,8 @@ def persistence_at_months(
     quantifiable = ~table["blq"] & (table["value"] > 0)
     table = table.assign(quantifiable=quantifiable)
 
-    roster: dict[str, set[str]] = {}
-    for subject, dose in doses.items():
-        roster.setdefault(dose, set()).add(subject)
-    for subject, dose in zip(table["subject_id"], table["dose_level"], strict=True):
-        roster.setdefault(dose, set()).add(subject)
-    dose_levels = sorted(roster, key=natural_key)
+    roster, dose_levels = _roster(doses, table, pooled_label)
     analytes = sorted(table["analyte"].astype(str).unique())
-    if pooled_label is not None:
-        roster[pooled_label] = set().union(*roster.values()) if roster else set()
-        dose_levels.append(pooled_label)
 
     last_any = table.groupby(["subject_id", "analyte"])["day"].max()
     last_quant = table[table["quantifiable"]].groupby(["subject_id", "analyte"])["day"].max()
@@ -308,8 +337,6 @@ def persistence_at_months(
             for month in months:
                 nominal = int(round(float(month) * 365.25 / 12.0))
                 start = nominal * (1.0 - window)
-                evaluable = [s for s in members if last_any.get((s, analyte), -1.0) >= start]
-                positive = [s for s in evaluable if last_quant.get((s, analyte), -1.0) >= start]
                 rows.append(
                     {
                         "dose_level": dose,
@@ -317,12 +344,7 @@ def persistence_at_months(
                         "month": month,
                         "day_nominal": nominal,
                         "window_start_day": start,
-                        "n_subjects": len(members),
-                        "n_evaluable": len(evaluable),
-                        "n_quantifiable": len(positive),
-                        "pct_quantifiable": 100.0 * len(positive) / len(evaluable)
-                        if evaluable
-                        else math.nan,
+                        **_counts(members, [last_any, last_quant], analyte, start),
                     }
                 )
     if not rows:
