@@ -28,6 +28,7 @@ from ckpk.pk.nca import (
     nca_profile,
     nca_table,
 )
+from ckpk.pk.parameters import NCA_PARAMETERS
 
 # The reference's subjects, named here so that parametrisation reads no file at
 # collection time; test_reference_subjects_are_all_tested guards the list.
@@ -44,23 +45,10 @@ SUBJECTS = [
 # PKNCA's method names → ours (the reference's third method, "lin-log", is not one of
 # ckpk's AUC methods).
 METHODS = {"lin up/log down": "lin-up/log-down", "linear": "linear"}
-# PKNCA parameter → our column.
+# PKNCA parameter → our column, from the registry; the reference names an interval
+# parameter after its interval (aucint.last_0_28).
 PARAMETERS = {
-    "cmax": "cmax",
-    "tmax": "tmax",
-    "tlast": "tlast",
-    "clast.obs": "clast",
-    "auclast": "auclast",
-    "aucall": "aucall",
-    "aucint.last_0_28": "auc_0_28",
-    "lambda.z": "lambda_z",
-    "half.life": "half_life",
-    "aucinf.obs": "aucinf_obs",
-    "r.squared": "r_squared",
-    "adj.r.squared": "adj_r_squared",
-    "lambda.z.n.points": "lambda_z_n_points",
-    "lambda.z.time.first": "lambda_z_time_first",
-    "lambda.z.time.last": "lambda_z_time_last",
+    f"{p.pknca}_0_28" if p.interval else p.pknca: p.name() for p in NCA_PARAMETERS if p.pknca
 }
 REL_TOL = 1e-6
 

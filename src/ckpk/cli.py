@@ -69,6 +69,21 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     write_tsv(result, args.output, columns=columns, sort_by=["subject_id", "analyte"])
 
 
+def _cmd_parameters(args: argparse.Namespace) -> None:
+    from ckpk.pk.parameter_tables import parameter_table
+    from ckpk.pk.parameters import TABLES
+
+    tables = [args.table] if args.table else list(TABLES)
+    blocks = []
+    for table in tables:
+        name = TABLES[table][0]
+        heading = f"### `{name}`\n\n" if args.markdown else f"{name} (U = the analyte's unit)\n"
+        if args.markdown and len(tables) == 1:
+            heading = ""  # as pasted into config/README.md under its own heading
+        blocks.append(heading + parameter_table(table, args.end, args.markdown))
+    print("\n\n".join(blocks))
+
+
 def _cmd_simulate(args: argparse.Namespace) -> None:
     from ckpk.simulate import SimulationSettings, simulate_trial
 
@@ -99,12 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     # The registry is plain Python, so reading it keeps `ckpk --help` instant.
-    from ckpk.pk.parameters import DEFAULT_PARTIAL_AUC_END
+    from ckpk.pk.parameter_tables import column_help
+    from ckpk.pk.parameters import DEFAULT_PARTIAL_AUC_END, MODEL_PARAMETERS, NCA_PARAMETERS, TABLES
 
-    try:
-        from ckpk.pk.nca import NCA_COLUMN_DOC
-    except ImportError:  # pragma: no cover - only while the module is being written
-        NCA_COLUMN_DOC = {}
     nca = commands.add_parser(
         "nca",
         help="non-compartmental analysis (PKNCA 0.12.1 rules) of a concentrations table",
@@ -114,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
             "pk/concentrations.tsv: subject_id, analyte, day, value, blq (and optionally unit, "
             "lloq, source). BLQ rows count as 0; screening days (< 0) are left out."
         ),
-        epilog=_column_help("output columns:", NCA_COLUMN_DOC) if NCA_COLUMN_DOC else None,
+        epilog=_column_help("output columns:", column_help(NCA_PARAMETERS)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     nca.add_argument("input", metavar="INPUT.tsv", help="concentrations table")
@@ -140,10 +152,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     nca.set_defaults(func=_cmd_nca)
 
-    try:
-        from ckpk.pk.model import MODEL_COLUMN_DOC
-    except ImportError:  # pragma: no cover
-        MODEL_COLUMN_DOC = {}
     fit = commands.add_parser(
         "fit",
         help="fit the expansion/contraction/persistence model (Stein 2019) per subject",
@@ -152,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
             "analyte on the log scale, BLQ observations censored at their LLOQ. INPUT has the "
             "columns of pk/concentrations.tsv."
         ),
-        epilog=_column_help("output columns:", MODEL_COLUMN_DOC) if MODEL_COLUMN_DOC else None,
+        epilog=_column_help("output columns:", column_help(MODEL_PARAMETERS)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("input", metavar="INPUT.tsv", help="concentrations table")
@@ -171,6 +179,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="end day of the model AUC, written as column auc_0_END (default %(default)g)",
     )
     fit.set_defaults(func=_cmd_fit)
+
+    parameters = commands.add_parser(
+        "parameters",
+        help="list the PK parameters of pk/nca.tsv and pk/model_fits.tsv with their CDISC codes",
+        description=_wrap(
+            "Every column of pk/nca.tsv and pk/model_fits.tsv: its CDISC SDTM PP test code "
+            "(PPTESTCD), its PKNCA name, its unit, what it means and the rule's source."
+        ),
+    )
+    parameters.add_argument("--table", choices=list(TABLES), help="one table only")
+    parameters.add_argument(
+        "--end",
+        type=float,
+        default=DEFAULT_PARTIAL_AUC_END,
+        help="end day of the partial AUC, which names its column (default %(default)g)",
+    )
+    parameters.add_argument(
+        "--markdown", action="store_true", help="Markdown tables, as in config/README.md"
+    )
+    parameters.set_defaults(func=_cmd_parameters)
 
     sim = commands.add_parser(
         "simulate",

@@ -145,8 +145,10 @@ NCA_PARAMETERS: tuple[Parameter, ...] = (
         "persistence: Tlast, the last day with a quantifiable level",
         source="docs/rules.md",
     ),
-    Parameter("n_obs", _COUNT, "samples used: non-missing, day ≥ 0, BLQ included", source="ckpk"),
-    Parameter("n_blq", _COUNT, "of which BLQ", source="ckpk"),
+    Parameter(
+        "n_obs", _COUNT, "samples used: non-missing, day ≥ 0, BLQ included", source="docs/rules.md"
+    ),
+    Parameter("n_blq", _COUNT, "of which BLQ", source="docs/rules.md"),
     Parameter(
         "flags",
         _TEXT,
