@@ -123,7 +123,8 @@ NCA_COLUMN_DOC: dict[str, str] = column_help(NCA_PARAMETERS)
 ALL_BLQ_EMPTY = ("tmax", "tlast", "persistence_days", "lambda_z", "half_life")
 AUC_EMPTY = ("auclast", "aucall", "aucinf_obs")
 HALF_LIFE_EMPTY = ("lambda_z", "half_life", "aucinf_obs")
-_LABELS = ("subject_id", "dose_level", "analyte", "unit")
+# subject_id, dose_level, analyte, unit: what names a profile rather than results from it.
+_LABELS = tuple(p.name() for p in NCA_PARAMETERS if p.label)
 
 
 def _empty_result(method: str, end: float, n_obs: int = 0, n_blq: int = 0) -> dict:

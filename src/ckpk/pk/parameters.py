@@ -44,7 +44,8 @@ class UnitKind(Enum):
 
     @property
     def summary_unit(self) -> str:
-        """Unit template of ``pk/summary_by_dose.tsv`` ({unit} = the analyte's unit)."""
+        """Unit template of ``pk/summary_by_dose.tsv`` ({unit} = the analyte's unit), for
+        the kinds a dose summary reports (concentration, time, AUC)."""
         return {"U": "{unit}", "day": "day", "U·day": "{unit}*day"}[self.value]
 
 
@@ -62,9 +63,11 @@ class Parameter:
     label: bool = False  # names the profile (subject, analyte, ...) rather than a result
 
     def name(self, end: float = DEFAULT_PARTIAL_AUC_END) -> str:
+        """The column name for a partial AUC ending on day ``end``."""
         return self.column.replace("{end}", format_day(end))
 
     def describe(self, end: float = DEFAULT_PARTIAL_AUC_END) -> str:
+        """The description, column names in it following ``end`` as well."""
         return self.description.replace("{end}", format_day(end))
 
     def cdisc_interval(self, end: float = DEFAULT_PARTIAL_AUC_END) -> str:
