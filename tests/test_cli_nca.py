@@ -12,6 +12,7 @@ from conftest import reference_path
 
 from ckpk.cli import main
 from ckpk.pk.nca import NCA_COLUMNS
+from ckpk.pk.parameters import NCA_PARAMETERS
 from ckpk.tables import read_tsv
 
 LLOQ = 50.0
@@ -20,19 +21,10 @@ UNIT = "copies/ug gDNA"
 # The three spellings of a BLQ row's value (config/README.md, pk/concentrations.tsv): empty,
 # 0, a reading below LLOQ; the blq column decides, whatever the value holds.
 BLQ_VALUES = {"empty": "", "zero": "0", "reading": "12.5"}
+# PKNCA parameter → our column, from the registry; the reference names an interval
+# parameter after its interval (aucint.last_0_28).
 PARAMETERS = {
-    "cmax": "cmax",
-    "tmax": "tmax",
-    "tlast": "tlast",
-    "clast.obs": "clast",
-    "auclast": "auclast",
-    "aucint.last_0_28": "auc_0_28",
-    "lambda.z": "lambda_z",
-    "half.life": "half_life",
-    "aucinf.obs": "aucinf_obs",
-    "r.squared": "r_squared",
-    "adj.r.squared": "adj_r_squared",
-    "lambda.z.n.points": "lambda_z_n_points",
+    f"{p.pknca}_0_28" if p.interval else p.pknca: p.name() for p in NCA_PARAMETERS if p.pknca
 }
 HEADER = ["subject_id", "analyte", "day", "value", "unit", "blq", "lloq", "source"]
 

@@ -19,6 +19,7 @@ from scipy.optimize import approx_fprime
 from ckpk.pk import model
 from ckpk.pk.concentrations import CONCENTRATION_COLUMNS
 from ckpk.pk.kinetics import TYPICAL, SteinParameters, stein_auc, stein_curve
+from ckpk.pk.likelihood import ProfileData, neg_log_likelihood
 from ckpk.pk.model import MODEL_COLUMN_DOC, MODEL_FIT_COLUMNS, fit_profile, fit_table
 
 RICH_DAYS = np.array([0, 1, 4, 7, 10, 14, 21, 28, 42, 56, 90, 180, 270, 365], dtype=float)
@@ -60,7 +61,7 @@ def test_columns_follow_config_readme_and_are_documented():
 @pytest.mark.parametrize("full", [True, False])
 def test_analytic_gradient_matches_finite_differences(full):
     rng = np.random.default_rng(11)
-    data = model._Data(
+    data = ProfileData(
         RICH_DAYS[2:],
         np.log(stein_curve(RICH_DAYS[2:], TYPICAL)) + rng.normal(0, 0.3, 12),
         RICH_DAYS[:2],
@@ -70,8 +71,8 @@ def test_analytic_gradient_matches_finite_differences(full):
         theta = np.array(
             [math.log(2e4), math.log(9.0), math.log(3000.0), math.log(0.15), -3.0, -4.0, -1.2]
         ) + rng.normal(0, 0.3, 7)
-        analytic = model._nll(theta, data, full)[1]
-        numeric = approx_fprime(theta, lambda x: model._nll(x, data, full)[0], 1e-7)
+        analytic = neg_log_likelihood(theta, data, full)[1]
+        numeric = approx_fprime(theta, lambda x: neg_log_likelihood(x, data, full)[0], 1e-7)
         if not full:  # beta and Fb do not exist in the reduced model
             numeric[[4, 5]] = 0.0
         assert np.max(np.abs(analytic - numeric)) <= 1e-5 * np.max(np.abs(analytic))

@@ -28,6 +28,7 @@ from ckpk.pk.nca import (
     nca_profile,
     nca_table,
 )
+from ckpk.pk.parameters import NCA_PARAMETERS
 
 # The reference's subjects, named here so that parametrisation reads no file at
 # collection time; test_reference_subjects_are_all_tested guards the list.
@@ -44,23 +45,10 @@ SUBJECTS = [
 # PKNCA's method names → ours (the reference's third method, "lin-log", is not one of
 # ckpk's AUC methods).
 METHODS = {"lin up/log down": "lin-up/log-down", "linear": "linear"}
-# PKNCA parameter → our column.
+# PKNCA parameter → our column, from the registry; the reference names an interval
+# parameter after its interval (aucint.last_0_28).
 PARAMETERS = {
-    "cmax": "cmax",
-    "tmax": "tmax",
-    "tlast": "tlast",
-    "clast.obs": "clast",
-    "auclast": "auclast",
-    "aucall": "aucall",
-    "aucint.last_0_28": "auc_0_28",
-    "lambda.z": "lambda_z",
-    "half.life": "half_life",
-    "aucinf.obs": "aucinf_obs",
-    "r.squared": "r_squared",
-    "adj.r.squared": "adj_r_squared",
-    "lambda.z.n.points": "lambda_z_n_points",
-    "lambda.z.time.first": "lambda_z_time_first",
-    "lambda.z.time.last": "lambda_z_time_last",
+    f"{p.pknca}_0_28" if p.interval else p.pknca: p.name() for p in NCA_PARAMETERS if p.pknca
 }
 REL_TOL = 1e-6
 
@@ -215,17 +203,18 @@ def test_log_trapezoid_never_touches_a_zero():
 
 def test_auc_0_28_interpolates_with_the_interval_rule():
     # End day 3 between days 2 (8) and 4 (2). Linear: C(3) = 5; area 8 + (8+5)/2.
+    # The partial AUC is named after its end day: auc_0_3.
     linear = nca_profile([0, 2, 4], [0, 8, 2], method="linear", end=3)
-    assert linear["auc_0_28"] == pytest.approx(8 + 6.5, rel=1e-12)
+    assert linear["auc_0_3"] == pytest.approx(8 + 6.5, rel=1e-12)
     # Log: C(3) = 8·(2/8)^(1/2) = 4; area 8 + (4−8)/ln(4/8).
     log = nca_profile([0, 2, 4], [0, 8, 2], method="lin-up/log-down", end=3)
-    assert log["auc_0_28"] == pytest.approx(8 + (4 - 8) / math.log(0.5), rel=1e-12)
+    assert log["auc_0_3"] == pytest.approx(8 + (4 - 8) / math.log(0.5), rel=1e-12)
     assert "interpolated (log) between days 2 and 4" in log["flags"]
 
 
 def test_auc_0_28_without_day_0_starts_from_zero():
     row = nca_profile([2, 4], [8, 2], method="linear", end=3)
-    assert row["auc_0_28"] == pytest.approx(8 + 6.5, rel=1e-12)
+    assert row["auc_0_3"] == pytest.approx(8 + 6.5, rel=1e-12)
     assert math.isnan(row["auclast"])
     assert "C(0)=0 assumed" in row["flags"]
 

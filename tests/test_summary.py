@@ -16,6 +16,7 @@ from ckpk.pk.summary import (
     natural_key,
     persistence_at_months,
     summary_by_dose,
+    summary_parameters,
 )
 
 DOCUMENTED_COLUMNS = ["dose_level", "analyte", "parameter", "n", "geo_mean", "geo_cv_pct",
@@ -127,6 +128,18 @@ def test_summary_by_dose_hand_worked():
     unknown = row.loc[("unknown", "cmax")]
     assert unknown["n"] == 1 and unknown["geo_mean"] == pytest.approx(7.0)
     assert row.loc[("unknown", "doubling_time"), "n"] == 0
+
+
+def test_summary_reads_the_partial_auc_named_by_its_end_day():
+    # nca.partial_auc_end: 14 names the NCA column auc_0_14; the summary follows it and
+    # has no auc_0_28 rows. DL2: AUC 10 and 40, geometric mean sqrt(400) = 20.
+    nca, fits, subjects = _inputs()
+    table = summary_by_dose(nca.rename(columns={"auc_0_28": "auc_0_14"}), fits, subjects, end=14)
+    parameters = set(table["parameter"])
+    assert "auc_0_14" in parameters and "auc_0_28" not in parameters
+    auc = table.set_index(["dose_level", "parameter"]).loc[("DL2", "auc_0_14")]
+    assert auc["geo_mean"] == pytest.approx(20.0) and auc["unit"] == "copies/ug gDNA*day"
+    assert [p for p, _, _ in summary_parameters(14)] == list(dict.fromkeys(table["parameter"]))
 
 
 def test_summary_by_dose_pooled_and_empty():

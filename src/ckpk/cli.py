@@ -80,7 +80,8 @@ def _parse_lloq(items: Sequence[str]) -> dict[str, float]:
 
 def _cmd_nca(args: argparse.Namespace) -> None:
     from ckpk.pk.concentrations import read_concentrations
-    from ckpk.pk.nca import NCA_COLUMNS, nca_table
+    from ckpk.pk.nca import nca_table
+    from ckpk.pk.parameters import nca_columns
     from ckpk.tables import write_tsv
 
     _distinct_output(args)
@@ -91,18 +92,35 @@ def _cmd_nca(args: argparse.Namespace) -> None:
 
         subjects = read_subjects(args.subjects)
     result = nca_table(concentrations, method=args.method, end=args.end, subjects=subjects)
-    write_tsv(result, args.output, columns=NCA_COLUMNS, sort_by=["subject_id", "analyte"])
+    write_tsv(result, args.output, columns=nca_columns(args.end), sort_by=["subject_id", "analyte"])
 
 
 def _cmd_fit(args: argparse.Namespace) -> None:
     from ckpk.pk.concentrations import read_concentrations
-    from ckpk.pk.model import MODEL_FIT_COLUMNS, fit_table
+    from ckpk.pk.model import fit_table
+    from ckpk.pk.parameters import model_fit_columns
     from ckpk.tables import write_tsv
 
     _distinct_output(args)
     concentrations = read_concentrations(args.input)
     result = fit_table(concentrations, lloq=_parse_lloq(args.lloq), end=args.end)
-    write_tsv(result, args.output, columns=MODEL_FIT_COLUMNS, sort_by=["subject_id", "analyte"])
+    columns = model_fit_columns(args.end)
+    write_tsv(result, args.output, columns=columns, sort_by=["subject_id", "analyte"])
+
+
+def _cmd_parameters(args: argparse.Namespace) -> None:
+    from ckpk.pk.parameter_tables import parameter_table
+    from ckpk.pk.parameters import TABLES
+
+    tables = [args.table] if args.table else list(TABLES)
+    blocks = []
+    for table in tables:
+        name = TABLES[table][0]
+        heading = f"### `{name}`\n\n" if args.markdown else f"{name} (U = the analyte's unit)\n"
+        if args.markdown and len(tables) == 1:
+            heading = ""  # as pasted into config/README.md under its own heading
+        blocks.append(heading + parameter_table(table, args.end, args.markdown))
+    print("\n\n".join(blocks))
 
 
 def _cmd_simulate(args: argparse.Namespace) -> None:
@@ -134,10 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ckpk {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    try:
-        from ckpk.pk.nca import NCA_COLUMN_DOC
-    except ImportError:  # pragma: no cover - only while the module is being written
-        NCA_COLUMN_DOC = {}
+    # The registry is plain Python, so reading it keeps `ckpk --help` instant.
+    from ckpk.pk.parameter_tables import column_help
+    from ckpk.pk.parameters import DEFAULT_PARTIAL_AUC_END, MODEL_PARAMETERS, NCA_PARAMETERS, TABLES
+
     nca = commands.add_parser(
         "nca",
         help="non-compartmental analysis (PKNCA 0.12.1 rules) of a concentrations table",
@@ -147,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
             "pk/concentrations.tsv: subject_id, analyte, day, value, blq (and optionally unit, "
             "lloq, source). BLQ rows count as 0; screening days (< 0) are left out."
         ),
-        epilog=_column_help("output columns:", NCA_COLUMN_DOC) if NCA_COLUMN_DOC else None,
+        epilog=_column_help("output columns:", column_help(NCA_PARAMETERS)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     nca.add_argument("input", metavar="INPUT.tsv", help="concentrations table")
@@ -162,9 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     nca.add_argument(
         "--end",
         type=_positive_day,
-        default=28.0,
-        help="end day of the partial AUC auc_0_28 (PKNCA aucint.last over [0, END]; "
-        "default %(default)g)",
+        default=DEFAULT_PARTIAL_AUC_END,
+        help="end day of the partial AUC, written as column auc_0_END (PKNCA aucint.last "
+        "over [0, END]; default %(default)g)",
     )
     nca.add_argument(
         "--subjects",
@@ -173,10 +191,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     nca.set_defaults(func=_cmd_nca)
 
-    try:
-        from ckpk.pk.model import MODEL_COLUMN_DOC
-    except ImportError:  # pragma: no cover
-        MODEL_COLUMN_DOC = {}
     fit = commands.add_parser(
         "fit",
         help="fit the expansion/contraction/persistence model (Stein 2019) per subject",
@@ -185,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
             "analyte on the log scale, BLQ observations censored at their LLOQ. INPUT has the "
             "columns of pk/concentrations.tsv."
         ),
-        epilog=_column_help("output columns:", MODEL_COLUMN_DOC) if MODEL_COLUMN_DOC else None,
+        epilog=_column_help("output columns:", column_help(MODEL_PARAMETERS)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("input", metavar="INPUT.tsv", help="concentrations table")
@@ -200,10 +214,30 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--end",
         type=_positive_day,
-        default=28.0,
-        help="end day of the model AUC (default %(default)g)",
+        default=DEFAULT_PARTIAL_AUC_END,
+        help="end day of the model AUC, written as column auc_0_END (default %(default)g)",
     )
     fit.set_defaults(func=_cmd_fit)
+
+    parameters = commands.add_parser(
+        "parameters",
+        help="list the PK parameters of pk/nca.tsv and pk/model_fits.tsv with their CDISC codes",
+        description=_wrap(
+            "Every column of pk/nca.tsv and pk/model_fits.tsv: its CDISC SDTM PP test code "
+            "(PPTESTCD), its PKNCA name, its unit, what it means and the rule's source."
+        ),
+    )
+    parameters.add_argument("--table", choices=list(TABLES), help="one table only")
+    parameters.add_argument(
+        "--end",
+        type=float,
+        default=DEFAULT_PARTIAL_AUC_END,
+        help="end day of the partial AUC, which names its column (default %(default)g)",
+    )
+    parameters.add_argument(
+        "--markdown", action="store_true", help="Markdown tables, as in config/README.md"
+    )
+    parameters.set_defaults(func=_cmd_parameters)
 
     sim = commands.add_parser(
         "simulate",

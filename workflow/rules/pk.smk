@@ -68,6 +68,8 @@ rule pk_summary:
             caption="../report/persistence_by_dose.rst",
             category="PK",
         ),
+    params:
+        end=config["nca"]["partial_auc_end"],  # names the partial AUC column it reads
     log:
         str(LOGS / "pk" / "summary.log"),
     script:

@@ -5,11 +5,13 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
 
 from ckpk.pk.concentrations import car_t_profiles, read_concentrations  # noqa: E402
-from ckpk.pk.model import MODEL_FIT_COLUMNS, fit_table  # noqa: E402
+from ckpk.pk.model import fit_table  # noqa: E402
+from ckpk.pk.parameters import model_fit_columns  # noqa: E402
 from ckpk.tables import write_tsv  # noqa: E402
 
 sm = snakemake  # noqa: F821
 concentrations = car_t_profiles(read_concentrations(sm.input.concentrations))
 table = fit_table(concentrations, end=sm.params.end)
-write_tsv(table, sm.output[0], columns=MODEL_FIT_COLUMNS, sort_by=["subject_id", "analyte"])
+columns = model_fit_columns(sm.params.end)  # auc_0_<end>
+write_tsv(table, sm.output[0], columns=columns, sort_by=["subject_id", "analyte"])
 print(f"{int(table['converged'].sum())} of {len(table)} fits converged", file=sys.stderr)

@@ -6,7 +6,8 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
 
 from ckpk.inputs import read_subjects  # noqa: E402
 from ckpk.pk.concentrations import car_t_profiles, read_concentrations  # noqa: E402
-from ckpk.pk.nca import NCA_COLUMNS, nca_table  # noqa: E402
+from ckpk.pk.nca import nca_table  # noqa: E402
+from ckpk.pk.parameters import nca_columns  # noqa: E402
 from ckpk.tables import write_tsv  # noqa: E402
 
 sm = snakemake  # noqa: F821
@@ -16,4 +17,5 @@ table = nca_table(
     end=sm.params.end,
     subjects=read_subjects(sm.input.subjects),
 )
-write_tsv(table, sm.output[0], columns=NCA_COLUMNS, sort_by=["subject_id", "analyte"])
+columns = nca_columns(sm.params.end)  # auc_0_<end>
+write_tsv(table, sm.output[0], columns=columns, sort_by=["subject_id", "analyte"])

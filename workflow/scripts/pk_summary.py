@@ -16,7 +16,8 @@ from ckpk.tables import read_tsv, write_tsv  # noqa: E402
 
 sm = snakemake  # noqa: F821
 subjects = read_subjects(sm.input.subjects)
-summary = summary_by_dose(read_tsv(sm.input.nca), read_tsv(sm.input.fits), subjects)
+nca, fits = read_tsv(sm.input.nca), read_tsv(sm.input.fits)
+summary = summary_by_dose(nca, fits, subjects, end=sm.params.end)
 write_tsv(summary, sm.output.summary, columns=SUMMARY_COLUMNS)
 concentrations = car_t_profiles(read_concentrations(sm.input.concentrations))
 persistence = persistence_at_months(concentrations, subjects)

@@ -34,7 +34,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ckpk.cells import booleans
 from ckpk.pk.concentrations import validate_concentrations
+from ckpk.pk.parameters import DEFAULT_PARTIAL_AUC_END, PARTIAL_AUC, find_parameter
 
 SUMMARY_COLUMNS = [
     # config/README.md, in this order
@@ -57,7 +59,7 @@ SUMMARY_COLUMNS = [
 SUMMARY_COLUMN_DOC: dict[str, str] = {
     "dose_level": "dose level from the subject sheet (unknown: subject not in the sheet)",
     "analyte": "analyte of the concentrations table",
-    "parameter": "cmax, tmax, auc_0_28, persistence_days (NCA); doubling_time, "
+    "parameter": "cmax, tmax, auc_0_28 (auc_0_END), persistence_days (NCA); doubling_time, "
     "contraction_half_life, persistence_half_life (model, converged fits only)",
     "n": "number of finite values summarised by median/min/max",
     "geo_mean": "geometric mean exp(mean(ln x)) over the n_geo positive values",
@@ -71,16 +73,27 @@ SUMMARY_COLUMN_DOC: dict[str, str] = {
     "note": "remarks, e.g. the conventional summary of tmax",
 }
 
-#: (parameter, source table, unit template) in report order.
-SUMMARY_PARAMETERS: list[tuple[str, str, str]] = [
-    ("cmax", "nca", "{unit}"),
-    ("tmax", "nca", "day"),
-    ("auc_0_28", "nca", "{unit}*day"),
-    ("persistence_days", "nca", "day"),
-    ("doubling_time", "model", "day"),
-    ("contraction_half_life", "model", "day"),
-    ("persistence_half_life", "model", "day"),
-]
+# (source table, column) in report order; names and units come from the registry.
+_SUMMARISED = (
+    ("nca", "cmax"),
+    ("nca", "tmax"),
+    ("nca", PARTIAL_AUC),
+    ("nca", "persistence_days"),
+    ("model", "doubling_time"),
+    ("model", "contraction_half_life"),
+    ("model", "persistence_half_life"),
+)
+
+
+def summary_parameters(end: float = DEFAULT_PARTIAL_AUC_END) -> list[tuple[str, str, str]]:
+    """(parameter, source table, unit template) in report order, the partial AUC named
+    after ``end``."""
+    parameters = [(source, find_parameter(source, column)) for source, column in _SUMMARISED]
+    return [(p.name(end), source, p.unit.summary_unit) for source, p in parameters]
+
+
+#: :func:`summary_parameters` for the default partial-AUC end.
+SUMMARY_PARAMETERS: list[tuple[str, str, str]] = summary_parameters()
 
 PERSISTENCE_COLUMNS = [
     "dose_level",
@@ -170,10 +183,6 @@ def _with_dose(table: pd.DataFrame, doses: dict[str, str]) -> pd.DataFrame:
     return table
 
 
-def _converged(column: pd.Series) -> pd.Series:
-    return column.map(lambda v: str(v).strip().lower() in ("true", "1") if pd.notna(v) else False)
-
-
 def _units(nca: pd.DataFrame, fits: pd.DataFrame) -> dict[str, str]:
     units: dict[str, str] = {}
     for table in (nca, fits):
@@ -184,34 +193,41 @@ def _units(nca: pd.DataFrame, fits: pd.DataFrame) -> dict[str, str]:
     return units
 
 
+def _by_source(
+    nca: pd.DataFrame, fits: pd.DataFrame, doses: dict[str, str]
+) -> dict[str, pd.DataFrame]:
+    """Each source table with its dose levels; of the model, converged fits only."""
+    prepared: dict[str, pd.DataFrame] = {}
+    for name, table in {"nca": nca, "model": fits}.items():
+        if table is None or table.empty or "subject_id" not in table.columns:
+            prepared[name] = pd.DataFrame(columns=["subject_id", "analyte", "dose_level"])
+            continue
+        table = _with_dose(table, doses)
+        if name == "model":
+            ok = booleans(table["converged"]) if "converged" in table.columns else False
+            table = table[ok]
+        prepared[name] = table
+    return prepared
+
+
 def summary_by_dose(
     nca: pd.DataFrame,
     fits: pd.DataFrame,
     subjects: pd.DataFrame | None,
     pooled_label: str | None = None,
+    end: float = DEFAULT_PARTIAL_AUC_END,
 ) -> pd.DataFrame:
     """Per dose level × analyte × parameter statistics (``pk/summary_by_dose.tsv``).
 
     ``nca`` has the columns of ``pk/nca.tsv``, ``fits`` those of ``pk/model_fits.tsv``
     (either may be empty), ``subjects`` the subject sheet (subject_id, dose_level). With
     ``pooled_label`` (e.g. ``"all"``) rows pooling every dose level are added under that
-    label. Rows come sorted by dose level (natural order), analyte and parameter order of
-    :data:`SUMMARY_PARAMETERS`.
+    label. ``end`` names the partial AUC read from ``nca`` (``auc_0_28``). Rows come
+    sorted by dose level (natural order), analyte and parameter order of
+    :func:`summary_parameters`.
     """
-    doses = _dose_map(subjects)
     units = _units(nca, fits)
-    sources = {"nca": nca, "model": fits}
-    prepared: dict[str, pd.DataFrame] = {}
-    for name, table in sources.items():
-        if table is None or table.empty or "subject_id" not in table.columns:
-            prepared[name] = pd.DataFrame(columns=["subject_id", "analyte", "dose_level"])
-            continue
-        table = _with_dose(table, doses)
-        if name == "model":
-            ok = _converged(table["converged"]) if "converged" in table.columns else False
-            table = table[ok]
-        prepared[name] = table
-
+    prepared = _by_source(nca, fits, _dose_map(subjects))
     groups = sorted(
         {
             (d, str(a))
@@ -225,7 +241,7 @@ def summary_by_dose(
         groups += [(pooled_label, a) for a in analytes]
     rows = []
     for dose, analyte in groups:
-        for parameter, source, unit_template in SUMMARY_PARAMETERS:
+        for parameter, source, unit_template in summary_parameters(end):
             table = prepared[source]
             selected = table["analyte"].astype(str) == analyte
             if dose != pooled_label:
@@ -245,6 +261,38 @@ def summary_by_dose(
     if not rows:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     return pd.DataFrame(rows)[SUMMARY_COLUMNS]
+
+
+def _roster(
+    doses: dict[str, str], table: pd.DataFrame, pooled_label: str | None
+) -> tuple[dict[str, set[str]], list[str]]:
+    """Subjects of each dose level (subject sheet and data), and the levels in order."""
+    roster: dict[str, set[str]] = {}
+    for subject, dose in doses.items():
+        roster.setdefault(dose, set()).add(subject)
+    for subject, dose in zip(table["subject_id"], table["dose_level"], strict=True):
+        roster.setdefault(dose, set()).add(subject)
+    dose_levels = sorted(roster, key=natural_key)
+    if pooled_label is not None:
+        roster[pooled_label] = set().union(*roster.values()) if roster else set()
+        dose_levels.append(pooled_label)
+    return roster, dose_levels
+
+
+def _counts(
+    members: set[str], last_days: list[pd.Series], analyte: str, start: float
+) -> dict[str, object]:
+    """n_subjects … pct_quantifiable of one dose level, analyte and month; ``last_days``
+    holds each subject's last sample day and last quantifiable sample day."""
+    last_any, last_quant = last_days
+    evaluable = [s for s in members if last_any.get((s, analyte), -1.0) >= start]
+    positive = [s for s in evaluable if last_quant.get((s, analyte), -1.0) >= start]
+    return {
+        "n_subjects": len(members),
+        "n_evaluable": len(evaluable),
+        "n_quantifiable": len(positive),
+        "pct_quantifiable": 100.0 * len(positive) / len(evaluable) if evaluable else math.nan,
+    }
 
 
 def persistence_at_months(
@@ -277,16 +325,8 @@ def persistence_at_months(
     quantifiable = ~table["blq"] & (table["value"] > 0)
     table = table.assign(quantifiable=quantifiable)
 
-    roster: dict[str, set[str]] = {}
-    for subject, dose in doses.items():
-        roster.setdefault(dose, set()).add(subject)
-    for subject, dose in zip(table["subject_id"], table["dose_level"], strict=True):
-        roster.setdefault(dose, set()).add(subject)
-    dose_levels = sorted(roster, key=natural_key)
+    roster, dose_levels = _roster(doses, table, pooled_label)
     analytes = sorted(table["analyte"].astype(str).unique())
-    if pooled_label is not None:
-        roster[pooled_label] = set().union(*roster.values()) if roster else set()
-        dose_levels.append(pooled_label)
 
     last_any = table.groupby(["subject_id", "analyte"])["day"].max()
     last_quant = table[table["quantifiable"]].groupby(["subject_id", "analyte"])["day"].max()
@@ -297,8 +337,6 @@ def persistence_at_months(
             for month in months:
                 nominal = int(round(float(month) * 365.25 / 12.0))
                 start = nominal * (1.0 - window)
-                evaluable = [s for s in members if last_any.get((s, analyte), -1.0) >= start]
-                positive = [s for s in evaluable if last_quant.get((s, analyte), -1.0) >= start]
                 rows.append(
                     {
                         "dose_level": dose,
@@ -306,12 +344,7 @@ def persistence_at_months(
                         "month": month,
                         "day_nominal": nominal,
                         "window_start_day": start,
-                        "n_subjects": len(members),
-                        "n_evaluable": len(evaluable),
-                        "n_quantifiable": len(positive),
-                        "pct_quantifiable": 100.0 * len(positive) / len(evaluable)
-                        if evaluable
-                        else math.nan,
+                        **_counts(members, [last_any, last_quant], analyte, start),
                     }
                 )
     if not rows:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ckpk.cells import booleans, number
 from ckpk.pk.kinetics import stein_curve
 from ckpk.pk.model import parameters_from_row
 from ckpk.pk.summary import UNKNOWN_DOSE, natural_key
@@ -30,14 +31,6 @@ def _as_mapping(row: Mapping[str, object] | pd.Series | None) -> Mapping[str, ob
     return row
 
 
-def _number(row: Mapping[str, object], key: str) -> float:
-    try:
-        value = float(row.get(key))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return math.nan
-    return value
-
-
 def _prepare(observations: pd.DataFrame) -> pd.DataFrame:
     """day, value, blq (bool), lloq (float) for plotting; missing samples dropped."""
     table = pd.DataFrame(
@@ -51,9 +44,7 @@ def _prepare(observations: pd.DataFrame) -> pd.DataFrame:
             ),
         }
     )
-    table["blq"] = table["blq"].map(
-        lambda v: str(v).strip().lower() in ("true", "1", "yes") if pd.notna(v) else False
-    )
+    table["blq"] = booleans(table["blq"])
     table = table[table["day"].notna()]
     quant = ~table["blq"] & (table["value"] > 0)
     # A 0 or negative reading not flagged BLQ cannot sit on a log axis: treat it as BLQ.
@@ -111,16 +102,47 @@ def plot_fit(
     fig = Figure(figsize=(6.4, 4.2))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
+    positive = _draw_observations(ax, data)
+    cmax_nca, tmax_nca = number(nca.get("cmax")), number(nca.get("tmax"))
+    if cmax_nca > 0:
+        positive.append(cmax_nca)
+    _draw_model(ax, fit, data, positive)
+    if cmax_nca > 0 and math.isfinite(tmax_nca):
+        ax.scatter(
+            [tmax_nca],
+            [cmax_nca],
+            marker="*",
+            s=140,
+            color="tab:orange",
+            zorder=4,
+            edgecolors="black",
+            linewidths=0.5,
+            label="NCA Cmax at Tmax",
+        )
+
+    _log_axis(ax, positive)
+    unit = str(fit.get("unit") or nca.get("unit") or "")
+    ax.set_xlabel("day after infusion")
+    ax.set_ylabel(unit or "level")
+    ax.set_title(
+        title
+        or f"{fit.get('subject_id', nca.get('subject_id', ''))} "
+        f"{fit.get('analyte', nca.get('analyte', ''))}".strip(),
+        fontsize=10,
+    )
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _draw_observations(ax: object, data: pd.DataFrame) -> list[float]:
+    """Quantifiable samples, BLQ samples at their LLOQ (or on the axis) and the LLOQ lines;
+    returns the levels drawn, which set the y range."""
     quant = data[~data["blq"]]
     blq = data[data["blq"]]
     blq_known = blq[blq["lloq"] > 0]
     blq_unknown = blq[~(blq["lloq"] > 0)]
-
-    positive = list(quant["value"]) + list(blq_known["lloq"])
-    cmax_nca, tmax_nca = _number(nca, "cmax"), _number(nca, "tmax")
-    if cmax_nca > 0:
-        positive.append(cmax_nca)
-
     if len(quant):
         ax.scatter(quant["day"], quant["value"], color="black", s=24, zorder=3, label="observed")
     if len(blq_known):
@@ -155,7 +177,13 @@ def plot_fit(
                 fontsize=7,
                 color="tab:red",
             )
+    return list(quant["value"]) + list(blq_known["lloq"])
 
+
+def _draw_model(
+    ax: object, fit: Mapping[str, object], data: pd.DataFrame, positive: list[float]
+) -> None:
+    """The fitted Stein curve (extending ``positive`` so that it shows), or why there is none."""
     params = parameters_from_row(fit)
     end_day = float(data["day"].max()) if len(data) else 28.0
     if params is not None:
@@ -182,33 +210,45 @@ def plot_fit(
             color="dimgray",
             va="bottom",
         )
-    if cmax_nca > 0 and math.isfinite(tmax_nca):
-        ax.scatter(
-            [tmax_nca],
-            [cmax_nca],
-            marker="*",
-            s=140,
-            color="tab:orange",
-            zorder=4,
-            edgecolors="black",
-            linewidths=0.5,
-            label="NCA Cmax at Tmax",
-        )
 
-    _log_axis(ax, positive)
-    unit = str(fit.get("unit") or nca.get("unit") or "")
-    ax.set_xlabel("day after infusion")
-    ax.set_ylabel(unit or "level")
-    ax.set_title(
-        title
-        or f"{fit.get('subject_id', nca.get('subject_id', ''))} "
-        f"{fit.get('analyte', nca.get('analyte', ''))}".strip(),
-        fontsize=10,
-    )
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    return _save(fig, path)
+
+def _dose_colours(
+    subjects: pd.DataFrame | None, subject_ids: list[str]
+) -> tuple[dict[str, str], dict[str, object]]:
+    """Each subject's dose level, and a colour per dose level in natural order."""
+    from matplotlib import colormaps
+
+    doses: dict[str, str] = {}
+    if subjects is not None and {"subject_id", "dose_level"} <= set(subjects.columns):
+        doses = {
+            str(s).strip(): str(d).strip() if pd.notna(d) and str(d).strip() else UNKNOWN_DOSE
+            for s, d in zip(subjects["subject_id"], subjects["dose_level"], strict=True)
+        }
+    levels = sorted({doses.get(s, UNKNOWN_DOSE) for s in subject_ids}, key=natural_key)
+    palette = colormaps["tab10"] if len(levels) <= 10 else colormaps["viridis"]
+    colours = {
+        d: palette(i if len(levels) <= 10 else i / max(len(levels) - 1, 1))
+        for i, d in enumerate(levels)
+    }
+    return doses, colours
+
+
+def _draw_profile_line(ax: object, rows: pd.DataFrame, colour: object) -> list[float]:
+    """One subject's line, quantifiable dots and BLQ triangles at the LLOQ (days >= 0);
+    returns the levels drawn."""
+    data = _prepare(rows)
+    data = data[data["day"] >= 0]
+    level = data["value"].where(~data["blq"], data["lloq"])
+    keep = level > 0
+    data, level = data[keep], level[keep]
+    if data.empty:
+        return []
+    ax.plot(data["day"], level, color=colour, linewidth=0.9, alpha=0.8, linestyle="-")
+    is_blq = data["blq"].to_numpy()
+    ax.scatter(data["day"][~is_blq], level[~is_blq], color=colour, s=12, zorder=3)
+    if is_blq.any():
+        ax.scatter(data["day"][is_blq], level[is_blq], color=colour, **_BLQ_STYLE)
+    return list(level)
 
 
 def plot_spaghetti(
@@ -224,25 +264,14 @@ def plot_spaghetti(
     the LLOQ. Subjects missing from the subject sheet are drawn under dose level
     ``unknown``. Screening samples (day < 0) are left out, as in the PK analyses.
     """
-    from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     table = concentrations[concentrations["analyte"].astype(str) == analyte]
-    doses: dict[str, str] = {}
-    if subjects is not None and {"subject_id", "dose_level"} <= set(subjects.columns):
-        doses = {
-            str(s).strip(): str(d).strip() if pd.notna(d) and str(d).strip() else UNKNOWN_DOSE
-            for s, d in zip(subjects["subject_id"], subjects["dose_level"], strict=True)
-        }
     subject_ids = sorted(table["subject_id"].astype(str).str.strip().unique())
-    levels = sorted({doses.get(s, UNKNOWN_DOSE) for s in subject_ids}, key=natural_key)
-    palette = colormaps["tab10"] if len(levels) <= 10 else colormaps["viridis"]
-    colours = {
-        d: palette(i if len(levels) <= 10 else i / max(len(levels) - 1, 1))
-        for i, d in enumerate(levels)
-    }
+    doses, colours = _dose_colours(subjects, subject_ids)
+    levels = list(colours)
 
     fig = Figure(figsize=(7.0, 4.5))
     FigureCanvasAgg(fig)
@@ -250,20 +279,8 @@ def plot_spaghetti(
     positive: list[float] = []
     for subject in subject_ids:
         rows = table[table["subject_id"].astype(str).str.strip() == subject]
-        data = _prepare(rows)
-        data = data[data["day"] >= 0]
-        level = data["value"].where(~data["blq"], data["lloq"])
-        keep = level > 0
-        data, level = data[keep], level[keep]
-        if data.empty:
-            continue
         colour = colours[doses.get(subject, UNKNOWN_DOSE)]
-        positive.extend(level)
-        ax.plot(data["day"], level, color=colour, linewidth=0.9, alpha=0.8, linestyle="-")
-        is_blq = data["blq"].to_numpy()
-        ax.scatter(data["day"][~is_blq], level[~is_blq], color=colour, s=12, zorder=3)
-        if is_blq.any():
-            ax.scatter(data["day"][is_blq], level[is_blq], color=colour, **_BLQ_STYLE)
+        positive.extend(_draw_profile_line(ax, rows, colour))
     _log_axis(ax, positive)
     units = table["unit"].dropna().astype(str) if "unit" in table.columns else pd.Series()
     ax.set_ylabel(units.iloc[0] if len(units) else analyte)
