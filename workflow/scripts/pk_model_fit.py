@@ -2,13 +2,13 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w")
 
-from ckpk.pk.concentrations import car_t_profiles, read_concentrations  # noqa: E402
-from ckpk.pk.model import MODEL_FIT_COLUMNS, fit_table  # noqa: E402
-from ckpk.tables import write_tsv  # noqa: E402
+from ckpk.pk.concentrations import car_t_profiles, read_concentrations
+from ckpk.pk.model import MODEL_FIT_COLUMNS, fit_table
+from ckpk.tables import write_tsv
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 concentrations = car_t_profiles(read_concentrations(sm.input.concentrations))
 table = fit_table(concentrations, end=sm.params.end)
 write_tsv(table, sm.output[0], columns=MODEL_FIT_COLUMNS, sort_by=["subject_id", "analyte"])
