@@ -19,7 +19,8 @@ target; omitted wells are left out of everything, including ``n_rep``):
    ``copies_per_reaction_reading``). Above the highest standard → the value is kept
    and flagged.
 5. **Per µg DNA**: ``copies_per_ug = copies_per_reaction ÷ (dna_ng / 1000)`` with the
-   sample's ``dna_ng`` from the samples table, or ``default_dna_ng`` when it is empty.
+   sample's ``dna_ng`` from the samples table, or ``default_dna_ng`` when it is empty
+   (:data:`DEFAULT_DNA_NG`, 200 ng, unless the caller gives another).
    With a reference gene instead: ``copies_per_ug = CAR copies ÷ (reference copies / 2)
    × 151,515`` (6.6 pg DNA per diploid genome, two reference copies per cell); the
    reference copies are the sample's amplified reference-target replicates on the same
@@ -70,6 +71,10 @@ TRANSGENE_EXTRA_COLUMNS = [
 TRANSGENE_SORT_BY = ["subject_id", "day", "plate", "sample"]
 
 REPLICATE_SD_LIMIT = 0.5  # Cq; docs/rules.md
+# ng genomic DNA per reaction when the samples table gives none. The one default: the
+# workflow's qpcr.dna_ng (config/config.yaml), the qPCR stage and the simulator read it
+# from here, so a direct call and a workflow run give the same copies per µg.
+DEFAULT_DNA_NG = 200.0
 CELLS_PER_UG_DNA = 151_515  # docs/rules.md: 6.6 pg genomic DNA per diploid cell
 REFERENCE_COPIES_PER_CELL = 2  # diploid reference gene
 
@@ -95,7 +100,7 @@ def quantify(
     samples: pd.DataFrame | None,
     car_target: str,
     reference_target: str | None = None,
-    default_dna_ng: float = 500.0,
+    default_dna_ng: float = DEFAULT_DNA_NG,
 ) -> pd.DataFrame:
     """Transgene copies per µg DNA, one row per plate × sample (rules in the module doc).
 

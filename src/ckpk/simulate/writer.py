@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ckpk.pk.kinetics import stein_auc, stein_curve
+from ckpk.qpcr.quantify import DEFAULT_DNA_NG
 from ckpk.simulate import cytometry, plates
 from ckpk.simulate.trial import (
     Subject,
@@ -47,7 +48,7 @@ class SimulationSettings:
     seed: int = 2019
     events_per_file: int = 100_000
     follow_up_days: float = 365.0
-    default_dna_ng: float = 200.0  # ng per qPCR reaction; the config's qpcr.dna_ng
+    default_dna_ng: float = DEFAULT_DNA_NG  # ng per qPCR reaction, as the workflow assumes
     problems: bool = True  # plant the bad inputs listed in truth/problems.tsv
     workers: int | None = None  # processes writing FCS files (default: all cores)
 
