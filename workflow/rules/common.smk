@@ -8,6 +8,7 @@ from snakemake.logging import logger
 
 from ckpk.config import validate_config
 from ckpk.errors import ConfigError, InputError
+from ckpk.flow import GATE_KEYS
 from ckpk.inputs import check_input_folder, list_input_files
 from ckpk.run_summary import summarise_run
 
@@ -46,9 +47,6 @@ if INPUT_DIR.exists() and RESULTS.resolve().is_relative_to(INPUT_DIR.resolve()):
     sys.exit(f"ckpk: config key results_dir: {RESULTS} is inside input_dir; ckpk never "
              "writes into the input folder")
 
-
-FLOW_GATE_KEYS = ("car_gate", "cd3_gate", "bead_gate", "lymphocyte_gate", "b_cell_gate")
-
 if workflow.is_main_process:
     # An input folder no run could use (no subjects.tsv, no instrument file) stops here,
     # not after a "green" run that refused every file.
@@ -64,7 +62,7 @@ if workflow.is_main_process:
     try:
         resolve_gates(
             load_strategy(config["flow"]["gating"], config["flow"]["sample_group"] or None),
-            {key: config["flow"].get(key) for key in FLOW_GATE_KEYS},
+            {key: config["flow"].get(key) for key in GATE_KEYS},
         )
     except (ConfigError, InputError) as exc:
         sys.exit(f"ckpk: config key flow.gating / gate names: {exc}")

@@ -26,6 +26,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ckpk.flow import GATE_ROLES, REQUIRED_GATE_KEYS
+
 SINGLE_PLATFORM = "single-platform beads"
 DUAL_PLATFORM = "dual-platform CBC"
 
@@ -51,32 +53,23 @@ CAR_T_COLUMNS = [
     "flags",
 ]
 
-# Accepted names for the gate roles: the short role or the config key (config/README.md).
+# Accepted names for the gate roles: the role ("beads"), the config key ("bead_gate") or
+# the key without "_gate" ("bead").
 _ROLE_ALIASES = {
-    "car": "car",
-    "car_gate": "car",
-    "cd3": "cd3",
-    "cd3_gate": "cd3",
-    "beads": "beads",
-    "bead": "beads",
-    "bead_gate": "beads",
-    "lymphocytes": "lymphocytes",
-    "lymphocyte": "lymphocytes",
-    "lymphocyte_gate": "lymphocytes",
-    "b_cells": "b_cells",
-    "b_cell": "b_cells",
-    "b_cell_gate": "b_cells",
+    alias: role
+    for key, role in GATE_ROLES.items()
+    for alias in (role, key, key.removesuffix("_gate"))
 }
 
 
 def _roles(gates: Mapping[str, str | None]) -> dict[str, str | None]:
-    roles: dict[str, str | None] = dict.fromkeys(("car", "cd3", "beads", "lymphocytes", "b_cells"))
+    roles: dict[str, str | None] = dict.fromkeys(GATE_ROLES.values())
     for key, path in gates.items():
         role = _ROLE_ALIASES.get(key)
         if role is None:
             raise KeyError(f"unknown gate role '{key}' (use {', '.join(sorted(_ROLE_ALIASES))})")
         roles[role] = path or None
-    for role in ("car", "cd3"):
+    for role in (GATE_ROLES[key] for key in REQUIRED_GATE_KEYS):
         if roles[role] is None:
             raise KeyError(f"the {role} gate is required")
     return roles

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ckpk.errors import ConfigError, InputError
+from ckpk.flow import REQUIRED_GATE_KEYS
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import flowkit
@@ -36,9 +37,6 @@ ALL_SAMPLES = "All Samples"  # FlowJo's built-in group holding every sample
 # to each file the spillover written in that file. The name is reserved: FlowJo marks the
 # matrix non-editable, and an edited copy gets another name (then a workspace matrix).
 ACQUISITION_DEFINED = "Acquisition-defined"
-# The config keys (config/README.md) that name gates, in the order they are reported.
-GATE_KEYS = ("car_gate", "cd3_gate", "bead_gate", "lymphocyte_gate", "b_cell_gate")
-REQUIRED_GATE_KEYS = ("car_gate", "cd3_gate")
 
 
 def _is_flowjo_workspace(path: Path) -> bool:
