@@ -26,6 +26,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ckpk.cells import number
 from ckpk.flow import GATE_ROLES, REQUIRED_GATE_KEYS
 
 SINGLE_PLATFORM = "single-platform beads"
@@ -75,20 +76,11 @@ def _roles(gates: Mapping[str, str | None]) -> dict[str, str | None]:
     return roles
 
 
-def _number(value: object) -> float:
-    """A finite float or NaN (empty cells, text and None become NaN)."""
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return math.nan
-    return number if math.isfinite(number) else math.nan
-
-
 def _file_events(rows: pd.DataFrame) -> float:
     if "events" in rows and rows["events"].notna().any():
-        return _number(rows["events"].dropna().iloc[0])
+        return number(rows["events"].dropna().iloc[0], finite=True)
     top = rows[rows["parent"] == "/root"] if "parent" in rows else rows.iloc[0:0]
-    return _number(top["parent_count"].iloc[0]) if len(top) else math.nan
+    return number(top["parent_count"].iloc[0], finite=True) if len(top) else math.nan
 
 
 def _absolute_factor(
@@ -102,8 +94,8 @@ def _absolute_factor(
     unused_beads = ""
     if bead_gate is not None:
         beads = counts.get(bead_gate, math.nan)
-        per_test = _number(sample.get("beads_per_test"))
-        blood_ul = _number(sample.get("blood_ul"))
+        per_test = number(sample.get("beads_per_test"), finite=True)
+        blood_ul = number(sample.get("blood_ul"), finite=True)
         if beads == 0:
             flags.append("bead gate has 0 events: no single-platform count")
         elif math.isnan(beads):
@@ -115,7 +107,7 @@ def _absolute_factor(
             # keeps the bead gate of a shared strategy without meaning to use it.
             unused_beads = "beads counted but beads_per_test/blood_ul not given"
     lymph_gate = roles["lymphocytes"]
-    lymphs_per_ul = _number(sample.get("lymphocytes_per_ul"))
+    lymphs_per_ul = number(sample.get("lymphocytes_per_ul"), finite=True)
     if lymph_gate is not None and not math.isnan(lymphs_per_ul) and lymphs_per_ul >= 0:
         lymph_events = counts.get(lymph_gate, math.nan)
         if lymph_events > 0:
@@ -143,7 +135,7 @@ def car_t_table(
     ``beads``, ``lymphocytes``, ``b_cells``, or the config keys ``car_gate`` ...).
     """
     roles = _roles(gates)
-    lloq = _number(lloq_events)
+    lloq = number(lloq_events, finite=True)
     if math.isnan(lloq) or lloq < 0:
         raise ValueError(f"lloq_events must be a number >= 0, got {lloq_events!r}")
     by_file = {}
@@ -155,7 +147,7 @@ def car_t_table(
     for file in files:
         file_rows = gate_counts[gate_counts["file"].astype(str) == file]
         counts = {
-            str(p): _number(c)
+            str(p): number(c, finite=True)
             for p, c in zip(file_rows["gate_path"], file_rows["count"], strict=True)
         }
         flags: list[str] = []
@@ -197,7 +189,7 @@ def car_t_table(
             {
                 "file": file,
                 "subject_id": sample.get("subject_id"),
-                "day": _number(sample.get("day")),
+                "day": number(sample.get("day"), finite=True),
                 "events": _file_events(file_rows),
                 "cd3_count": cd3,
                 "car_count": car,

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ckpk.cells import first_line
 from ckpk.errors import InputError
 from ckpk.flow.strategy import compensation_refs, required_dimensions
 
@@ -247,8 +248,10 @@ def gate_sample(
 
 
 def _reason(error: BaseException) -> str:
-    text = str(error).splitlines()[0] if str(error) else ""
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    """The error's type and first line, for a rejection or a note ("KeyError: 'FL1-A'")."""
+    if not str(error).strip():
+        return type(error).__name__
+    return f"{type(error).__name__}: {first_line(error)}"
 
 
 def gate_files(

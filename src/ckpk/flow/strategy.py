@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ckpk.cells import first_line
 from ckpk.errors import ConfigError, InputError
 from ckpk.flow import REQUIRED_GATE_KEYS
 
@@ -59,7 +60,7 @@ def _schema_reason(path: Path) -> str | None:
         error = gml_schema.error_log.last_error
         return f"line {error.line}: {error.message}" if error is not None else None
     except Exception as error:  # noqa: BLE001 - only used to word the message
-        return str(error).splitlines()[0] if str(error) else None
+        return first_line(str(error)) or None
 
 
 def load_strategy(path: str | Path, sample_group: str | None = None) -> flowkit.GatingStrategy:
@@ -95,11 +96,8 @@ def load_strategy(path: str | Path, sample_group: str | None = None) -> flowkit.
         try:
             strategy = flowkit.parse_gating_xml(str(path))
         except Exception as error:  # noqa: BLE001 - lxml/FlowKit raise many types
-            first_line = str(error).splitlines()[0] if str(error) else ""
-            reason = _schema_reason(path) or first_line
-            raise InputError(
-                f"{path}: not a usable GatingML 2.0 file ({reason or type(error).__name__})"
-            ) from None
+            reason = _schema_reason(path) or first_line(error)
+            raise InputError(f"{path}: not a usable GatingML 2.0 file ({reason})") from None
         strategy.ckpk_notes = [f"GatingML 2.0 strategy {path.name}"]
     if not strategy.get_gate_ids():
         raise InputError(f"{path}: the gating strategy defines no gates")
@@ -111,9 +109,10 @@ def _load_workspace(path: Path, sample_group: str | None) -> flowkit.GatingStrat
 
     try:
         workspace = flowkit.parse_wsp(str(path))
-    except Exception as error:  # noqa: BLE001
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise InputError(f"{path}: not a usable FlowJo 10 workspace ({message})") from None
+    except Exception as error:  # noqa: BLE001 - FlowKit's workspace parser raises many types
+        raise InputError(
+            f"{path}: not a usable FlowJo 10 workspace ({first_line(error)})"
+        ) from None
     groups: dict = workspace["groups"]
     samples: dict = workspace["samples"]
     if sample_group is not None:

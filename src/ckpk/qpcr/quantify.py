@@ -44,6 +44,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ckpk.cells import number, text
+
 TRANSGENE_COLUMNS = [
     "plate",
     "sample",
@@ -164,12 +166,12 @@ class _SampleLookup:
             return
         has_plate = "plate" in samples.columns
         for row in samples.to_dict("records"):
-            name = _text(row.get("sample"))
-            plate = _text(row.get("plate")) if has_plate else ""
+            name = text(row.get("sample"))
+            plate = text(row.get("plate")) if has_plate else ""
             entry = {
-                "subject_id": _text(row.get("subject_id")),
-                "day": _number(row.get("day")),
-                "dna_ng": _number(row.get("dna_ng")),
+                "subject_id": text(row.get("subject_id")),
+                "day": number(row.get("day")),
+                "dna_ng": number(row.get("dna_ng")),
             }
             key = (plate, name)
             target = self.by_plate if plate else self.by_name
@@ -335,19 +337,3 @@ def _flag_repeated_samples(table: pd.DataFrame) -> None:
             note = f"also measured on plate {', '.join(others)}"
             current = table.at[position, "flag"]
             table.at[position, "flag"] = f"{current}; {note}" if current else note
-
-
-def _text(value: object) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _number(value: object) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return math.nan
-    return number
