@@ -28,10 +28,13 @@ import pandas as pd
 
 from ckpk.cells import first_line
 from ckpk.errors import InputError
+from ckpk.flow._flowkit_compat import cached_events
 from ckpk.flow.strategy import compensation_refs, required_dimensions
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import flowkit
+
+    from ckpk.flow._flowkit_compat import GatingResults
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +170,7 @@ def compensation_override(sample: flowkit.Sample, comp: object = "file") -> Iter
 
 
 def _membership_and_rows(
-    results: flowkit._models.gating_results.GatingResults,  # type: ignore[name-defined]
+    results: GatingResults,
     sample: flowkit.Sample,
     strategy: flowkit.GatingStrategy,
 ) -> tuple[list[dict], dict[str, np.ndarray]]:
@@ -223,7 +226,7 @@ def gate_events(
             # is keyed by sample id, so it is cleared after every file and handed to the
             # outcome for the QC plot.
             results = strategy.gate_sample(sample, cache_events=True)
-        preprocessed = strategy._cached_preprocessed_events.get(sample.id, {})
+        preprocessed = cached_events(strategy, sample.id)
     finally:
         strategy.clear_cache()
     rows, membership = _membership_and_rows(results, sample, strategy)

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse, Polygon, Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from ckpk.flow._flowkit_compat import gate_space_events, restore_cached_events
 from ckpk.flow.gating import GatingOutcome, compensation_override, gate_events
 from ckpk.flow.strategy import iter_gates
 
@@ -268,7 +269,7 @@ def plot_gates(
             if outcome.preprocessed:
                 # The events exactly as they were gated: no second compensation and
                 # logicle pass (about a third of the plot's time otherwise).
-                strategy._cached_preprocessed_events[sample.id] = dict(outcome.preprocessed)
+                restore_cached_events(strategy, sample.id, outcome.preprocessed)
             for number, (gate_path, parent) in enumerate(panels, start=1):
                 ax = figure.add_subplot(n_rows, n_cols, number)
                 parts = tuple(gate_path.strip("/").split("/"))
@@ -349,7 +350,7 @@ def _panel(
         return
     # Events in the strategy's compensated + transformed space for this gate's dimensions
     # (the same preprocessing FlowKit applies before testing the gate).
-    events = strategy._preprocess_sample_events(sample, gate, cache_events=True)
+    events = gate_space_events(strategy, sample, gate)
     index = _thin(np.flatnonzero(parent_mask), max_events)
     dims = gate.dimensions
     coords = _gate_coordinates(gate)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from ckpk.cells import first_line
 from ckpk.errors import ConfigError, InputError
 from ckpk.flow import REQUIRED_GATE_KEYS
+from ckpk.flow._flowkit_compat import custom_gates, gate_tree, gatingml_schema
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import flowkit
@@ -51,9 +52,9 @@ def _is_flowjo_workspace(path: Path) -> bool:
 def _schema_reason(path: Path) -> str | None:
     """First GatingML 2.0 schema violation, worded for the person who wrote the file."""
     try:
-        from flowkit._utils.xml_common import gml_schema  # the schema FlowKit validates with
         from lxml import etree
 
+        gml_schema = gatingml_schema()  # the schema FlowKit validates with
         document = etree.parse(str(path))
         if gml_schema.validate(document):
             return None
@@ -170,9 +171,9 @@ def is_acquisition_defined(matrix_name: str) -> bool:
 
 def _all_gates(strategy: flowkit.GatingStrategy) -> Iterator[object]:
     """Every gate object of the tree, sample-specific (custom) gates included."""
-    for node in strategy._gate_tree.descendants:
+    for node in gate_tree(strategy).descendants:
         yield node.gate
-        yield from getattr(node, "custom_gates", {}).values()
+        yield from custom_gates(node)
 
 
 def _use_each_files_spillover(strategy: flowkit.GatingStrategy, matrix_id: str) -> list[str]:
@@ -216,7 +217,7 @@ def iter_gates(strategy: flowkit.GatingStrategy) -> Iterator[tuple[str, object, 
     """
     import flowkit
 
-    root = strategy._gate_tree  # the anytree root; FlowKit has no public walk in order
+    root = gate_tree(strategy)
     stack = list(reversed(root.children))
     while stack:
         node = stack.pop()
