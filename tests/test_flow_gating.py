@@ -21,9 +21,10 @@ import pytest
 from conftest import reference_names, reference_path, shared_path
 
 from ckpk.errors import InputError
+from ckpk.flow.compensation import compensation_refs
 from ckpk.flow.fcs import read_fcs
 from ckpk.flow.gating import GATE_COUNT_COLUMNS, gate_events, gate_files, gate_sample
-from ckpk.flow.strategy import compensation_refs, load_strategy
+from ckpk.flow.strategy import load_strategy
 from ckpk.tables import read_tsv, write_tsv
 
 DATA = Path(__file__).parent / "data" / "flow"

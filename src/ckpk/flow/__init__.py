@@ -25,8 +25,8 @@ REQUIRED_GATE_KEYS: tuple[str, ...] = ("car_gate", "cd3_gate")
 _EXPORTS = {
     "read_fcs": "fcs",
     "check_channels": "fcs",
-    "technical_keywords": "fcs",
-    "TECHNICAL_KEYWORDS": "fcs",
+    "technical_keywords": "privacy",
+    "TECHNICAL_KEYWORDS": "privacy",
     "load_strategy": "strategy",
     "resolve_gate": "strategy",
     "resolve_gates": "strategy",

@@ -24,7 +24,8 @@ from matplotlib.patches import Ellipse, Polygon, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from ckpk.flow._flowkit_compat import gate_space_events, restore_cached_events
-from ckpk.flow.gating import GatingOutcome, compensation_override, gate_events
+from ckpk.flow.compensation import compensation_override
+from ckpk.flow.gating import GatingOutcome, gate_events
 from ckpk.flow.strategy import iter_gates
 
 if TYPE_CHECKING:  # pragma: no cover - typing only

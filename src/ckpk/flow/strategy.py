@@ -275,15 +275,6 @@ def required_dimensions(strategy: flowkit.GatingStrategy) -> list[tuple[str, str
     return needed
 
 
-def compensation_refs(strategy: flowkit.GatingStrategy) -> set[str]:
-    """Compensation references used by the gates: matrix ids of the strategy and/or "FCS"."""
-    return {
-        ref
-        for _dim, ref in required_dimensions(strategy)
-        if ref is not None and ref != "uncompensated"
-    }
-
-
 def resolve_gate(strategy: flowkit.GatingStrategy, name: str) -> str:
     """The gate path for ``name``: a gate name ("CAR+") or a path ("Singlets/CD3+/CAR+",
     "/root/.../CAR+"). Raises :class:`KeyError` (missing) or :class:`LookupError`
