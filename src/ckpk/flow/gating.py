@@ -153,14 +153,14 @@ def gate_files(
     strategy: flowkit.GatingStrategy,
     comp: object = "file",
     labels: Sequence[str] | None = None,
-    plot_dir: str | Path | None = None,
     on_file: Callable[[str, flowkit.Sample, GatingOutcome], None] | None = None,
 ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """Read, check and gate many FCS files in this process (FlowKit imported once).
 
     ``labels`` name the files in the table and in messages (default: the path as given).
-    With ``plot_dir``, a QC plot ``<plot_dir>/<label>.png`` ("/" in labels → "__") is drawn
-    for each gated file. ``on_file`` is called with each gated sample (e.g. for extra QC).
+    ``on_file`` is called with each gated file's label, sample and outcome, e.g. to draw
+    its QC plot (:func:`ckpk.flow.stage.qc_plotter`); its failure is a note, never a
+    rejection.
     Returns the gate counts of every usable file (rows in file order, gates in tree
     order) and ``(file, reason)`` for each rejected one; a rejection never stops the batch.
     """
@@ -190,15 +190,6 @@ def gate_files(
             rejections.append((name, f"{name}: gating failed ({_reason(error)})"))
             continue
         all_notes = notes + outcome.notes
-        if plot_dir is not None:
-            try:
-                from ckpk.flow.qc_plot import plot_gates
-
-                target = Path(plot_dir) / (name.replace("/", "__").replace("\\", "__") + ".png")
-                plot_gates(sample, strategy, target, outcome=outcome)
-            except Exception as error:  # noqa: BLE001 - a plot never rejects a file
-                log.warning("%s: QC plot failed", name, exc_info=True)
-                all_notes.append(f"QC plot failed ({_reason(error)})")
         if on_file is not None:
             try:
                 on_file(name, sample, outcome)
