@@ -6,7 +6,10 @@ import math
 
 import pandas as pd
 import pytest
+import yaml
+from conftest import PROJECT_DIR
 
+from ckpk.flow import GATE_KEYS, REQUIRED_GATE_KEYS
 from ckpk.flow.counts import CAR_T_COLUMNS, DUAL_PLATFORM, SINGLE_PLATFORM, car_t_table
 from ckpk.tables import read_tsv, write_tsv
 
@@ -183,3 +186,18 @@ def test_bad_arguments():
         car_t_table(counts, pd.DataFrame(), GATES, -1)
     with pytest.raises(KeyError, match="car gate is required"):
         car_t_table(counts, pd.DataFrame(), {"cd3": CD3}, 20)
+
+
+def test_gate_keys_are_the_configs_gate_keys():
+    # One list of gate keys (ckpk.flow): the workflow's rules import it, so it must name
+    # exactly the config's gate keys, in config order, the required ones among them.
+    config = yaml.safe_load((PROJECT_DIR / "config" / "config.yaml").read_text())["flow"]
+    assert GATE_KEYS == tuple(key for key in config if key.endswith("_gate"))
+    assert set(REQUIRED_GATE_KEYS) <= set(GATE_KEYS)
+    # Every spelling of a role counts alike: the role, the config key, the key sans "_gate".
+    sample = {"file": "a.fcs", "subject_id": "S01", "day": 14, "beads_per_test": 50000}
+    for alias in ("beads", "bead_gate", "bead"):
+        gates = {"car": CAR, "cd3": CD3, alias: BEADS}
+        counts = _counts("a.fcs", events=60000, lymph=30000, cd3=3000, car=150, beads=10000, b=5)
+        table = _table([{**sample, "blood_ul": 50}], [counts], gates=gates)
+        assert table.loc["a.fcs", "car_per_ul"] == pytest.approx(15.0)

@@ -11,7 +11,8 @@ import pytest
 from conftest import CORPORA, SHARED, corpus_path, shared_path
 
 from ckpk.errors import InputError
-from ckpk.flow.fcs import TECHNICAL_KEYWORDS, check_channels, read_fcs, technical_keywords
+from ckpk.flow.fcs import check_channels, read_fcs
+from ckpk.flow.privacy import TECHNICAL_KEYWORDS, technical_keywords
 from ckpk.flow.strategy import load_strategy
 
 DATA = Path(__file__).parent / "data" / "flow"

@@ -21,9 +21,11 @@ import pytest
 from conftest import reference_names, reference_path, shared_path
 
 from ckpk.errors import InputError
+from ckpk.flow.compensation import compensation_refs
 from ckpk.flow.fcs import read_fcs
 from ckpk.flow.gating import GATE_COUNT_COLUMNS, gate_events, gate_files, gate_sample
-from ckpk.flow.strategy import compensation_refs, load_strategy
+from ckpk.flow.stage import qc_plotter
+from ckpk.flow.strategy import load_strategy
 from ckpk.tables import read_tsv, write_tsv
 
 DATA = Path(__file__).parent / "data" / "flow"
@@ -188,7 +190,7 @@ def test_gate_files_rejects_bad_files_and_keeps_going(tmp_path):
         [good, empty, wrong_panel, not_fcs],
         strategy,
         labels=["S01_D14.fcs", "S01_D0.fcs", "S01_D28.fcs", "S01_D56.fcs"],
-        plot_dir=tmp_path / "qc",
+        on_file=qc_plotter(strategy, tmp_path / "qc"),
     )
     assert set(counts["file"]) == {"S01_D14.fcs"}
     reasons = dict(rejections)
@@ -196,7 +198,8 @@ def test_gate_files_rejects_bad_files_and_keeps_going(tmp_path):
     assert "empty" in reasons["S01_D0.fcs"]
     assert "missing channel(s)" in reasons["S01_D28.fcs"]
     assert "not an FCS file" in reasons["S01_D56.fcs"]
-    assert (tmp_path / "qc" / "S01_D14.fcs.png").stat().st_size > 10_000
+    assert [p.name for p in (tmp_path / "qc").iterdir()] == ["S01_D14.png"]  # gated only
+    assert (tmp_path / "qc" / "S01_D14.png").stat().st_size > 10_000
 
     # The table survives ckpk's TSV writer and reader unchanged.
     write_tsv(counts, tmp_path / "gate_counts.tsv", columns=GATE_COUNT_COLUMNS)
@@ -253,8 +256,9 @@ def test_private_keywords_reach_no_output(tmp_path):
         )
     strategy_path = tmp_path / "strategy.xml"
     strategy_path.write_text(SMALL_STRATEGY)
+    strategy = load_strategy(strategy_path)
     counts, rejections = gate_files(
-        [fcs], load_strategy(strategy_path), labels=["S01_D14.fcs"], plot_dir=tmp_path / "qc"
+        [fcs], strategy, labels=["S01_D14.fcs"], on_file=qc_plotter(strategy, tmp_path / "qc")
     )
     assert rejections == []
     # Hand check of the counts on the same events: FSC-A >= 200, then FL1-A >= 500.
@@ -265,7 +269,7 @@ def test_private_keywords_reach_no_output(tmp_path):
     ]
     write_tsv(counts, tmp_path / "gate_counts.tsv", columns=GATE_COUNT_COLUMNS)
     outputs = (tmp_path / "gate_counts.tsv").read_bytes() + (
-        tmp_path / "qc" / "S01_D14.fcs.png"
+        tmp_path / "qc" / "S01_D14.png"
     ).read_bytes()
     outputs += repr(counts.to_dict()).encode()
     for value in secrets.values():

@@ -9,8 +9,8 @@ import pytest
 from conftest import reference_path, shared_path
 
 from ckpk.errors import ConfigError, InputError
+from ckpk.flow.compensation import compensation_refs
 from ckpk.flow.strategy import (
-    compensation_refs,
     gate_paths,
     load_strategy,
     required_dimensions,

@@ -8,20 +8,26 @@ test.
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from conftest import PROJECT_DIR
 
 from ckpk.qpcr import (
     CELLS_PER_UG_DNA,
+    DEFAULT_DNA_NG,
     TRANSGENE_COLUMNS,
     TRANSGENE_SORT_BY,
     quantify,
     read_plate,
     standard_curves,
 )
+from ckpk.qpcr.stage import run_qpcr
+from ckpk.simulate import SimulationSettings
 from ckpk.tables import read_tsv, write_tsv
 
 SLOPE, INTERCEPT = -3.32, 38.0
@@ -100,15 +106,24 @@ def test_dna_mass_rule_hand_worked():
     assert a["cq_mean"] == pytest.approx(cq_for(1000))
     assert a["cq_sd"] == pytest.approx(0.1)
     assert blq(a["blq"]) is False and a["flag"] == ""
-    b = out.loc["S02_D7"]  # dna_ng empty → the default mass
-    assert (b["dna_ng"], b["dna_source"]) == (500.0, "default")
-    assert b["copies_per_ug"] == pytest.approx(400 / 0.5)
+    b = out.loc["S02_D7"]  # dna_ng empty → the default mass, 200 ng
+    assert (b["dna_ng"], b["dna_source"]) == (200.0, "default")
+    assert b["copies_per_ug"] == pytest.approx(400 / 0.2)
 
 
 def test_default_dna_ng_argument():
     wells = Plate().sample("S1", [cq_for(1000)] * 3).wells()
     out = run(wells, sheet(("S1", "S01", 0, None)), default_dna_ng=100.0)
     assert out.loc["S1", "copies_per_ug"] == pytest.approx(1000 / 0.1)
+
+
+def test_one_default_dna_mass_for_api_workflow_and_simulator():
+    # A direct call, the workflow (config.yaml) and the simulated demo assume the same mass.
+    config = yaml.safe_load((PROJECT_DIR / "config" / "config.yaml").read_text())
+    assert config["qpcr"]["dna_ng"] == DEFAULT_DNA_NG == 200.0
+    for function in (quantify, run_qpcr):
+        assert inspect.signature(function).parameters["default_dna_ng"].default == DEFAULT_DNA_NG
+    assert SimulationSettings().default_dna_ng == DEFAULT_DNA_NG
 
 
 def test_below_lowest_standard_is_blq_without_extrapolation():
@@ -201,7 +216,7 @@ def test_unmapped_sample_keeps_its_row():
     assert list(out.index) == ["S01_D14", "mystery"]
     assert out.loc["mystery", "subject_id"] == "" and math.isnan(out.loc["mystery", "day"])
     assert out.loc["mystery", "flag"] == "sample 'mystery' not in the samples table"
-    assert out.loc["mystery", "copies_per_ug"] == pytest.approx(50 / 0.5)
+    assert out.loc["mystery", "copies_per_ug"] == pytest.approx(50 / 0.2)  # default 200 ng
 
 
 def test_plate_specific_sample_rows_win():

@@ -9,6 +9,7 @@ from snakemake.logging import logger
 from ckpk.config import validate_config
 from ckpk.errors import ConfigError, InputError
 from ckpk.cells import SAFE_NAME_PATTERN
+from ckpk.flow import GATE_KEYS
 from ckpk.inputs import (
     SAMPLES_SHEET,
     SUBJECTS_SHEET,
@@ -59,9 +60,6 @@ if INPUT_DIR.exists() and RESULTS.resolve().is_relative_to(INPUT_DIR.resolve()):
 wildcard_constraints:
     subject=SAFE_NAME_PATTERN,
 
-
-FLOW_GATE_KEYS = ("car_gate", "cd3_gate", "bead_gate", "lymphocyte_gate", "b_cell_gate")
-
 if workflow.is_main_process:
     # An input folder no run could use (no subjects.tsv, no instrument file) stops here,
     # not after a "green" run that refused every file.
@@ -77,7 +75,7 @@ if workflow.is_main_process:
     try:
         resolve_gates(
             load_strategy(config["flow"]["gating"], config["flow"]["sample_group"] or None),
-            {key: config["flow"].get(key) for key in FLOW_GATE_KEYS},
+            {key: config["flow"].get(key) for key in GATE_KEYS},
         )
     except (ConfigError, InputError) as exc:
         sys.exit(f"ckpk: config key flow.gating / gate names: {exc}")

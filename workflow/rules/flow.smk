@@ -1,4 +1,5 @@
 # Flow cytometry: gate FCS files per subject, then CAR T cells per µL and % of CD3+.
+from ckpk.flow import GATE_KEYS
 
 
 rule flow_gate_subject:
@@ -45,7 +46,7 @@ rule flow_car_t:
         ledger=str(RESULTS / "flow" / "ledger.tsv"),
     params:
         sample_group=config["flow"]["sample_group"],
-        gates={key: config["flow"].get(key) for key in FLOW_GATE_KEYS},
+        gates={key: config["flow"].get(key) for key in GATE_KEYS},
         lloq_events=config["flow"]["lloq_events"],
     log:
         str(LOGS / "flow" / "car_t.log"),

@@ -2,20 +2,20 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w")
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from ckpk.flow.counts import CAR_T_COLUMNS  # noqa: E402
-from ckpk.flow.stage import (  # noqa: E402
+from ckpk.flow.counts import CAR_T_COLUMNS
+from ckpk.flow.stage import (
     FLOW_LEDGER_COLUMNS,
     GATE_COUNTS_COLUMNS,
     summarise_flow,
 )
-from ckpk.flow.strategy import load_strategy, resolve_gates  # noqa: E402
-from ckpk.tables import read_tsv, write_tsv  # noqa: E402
+from ckpk.flow.strategy import load_strategy, resolve_gates
+from ckpk.tables import read_tsv, write_tsv
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 counts = [read_tsv(p, text_columns=["notes"]) for p in sm.input.counts]
 counts = pd.concat(counts, ignore_index=True) if counts else pd.DataFrame(columns=["file"])
 ledger = [read_tsv(p) for p in sm.input.ledgers]

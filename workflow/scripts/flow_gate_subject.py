@@ -4,13 +4,13 @@ import logging
 import sys
 from pathlib import Path
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
-from ckpk.flow.stage import FLOW_LEDGER_COLUMNS, GATE_COUNTS_COLUMNS, gate_batch  # noqa: E402
-from ckpk.tables import write_tsv  # noqa: E402
+from ckpk.flow.stage import FLOW_LEDGER_COLUMNS, GATE_COUNTS_COLUMNS, gate_batch
+from ckpk.tables import write_tsv
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 files = list(zip(sm.input.fcs, sm.params.labels, strict=True))
 Path(sm.output.qc).mkdir(parents=True, exist_ok=True)
 qc_dir = sm.output.qc if sm.params.qc_plots else None

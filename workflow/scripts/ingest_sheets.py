@@ -2,12 +2,12 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w")
 
-from ckpk.inputs import SAMPLE_COLUMNS, SUBJECT_COLUMNS, load_sheets  # noqa: E402
-from ckpk.tables import write_tsv  # noqa: E402
+from ckpk.inputs import SAMPLE_COLUMNS, SUBJECT_COLUMNS, load_sheets
+from ckpk.tables import write_tsv
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 sheets = load_sheets(sm.params.input_dir)
 write_tsv(sheets.subjects, sm.output.subjects, columns=SUBJECT_COLUMNS, sort_by=["subject_id"])
 write_tsv(sheets.samples, sm.output.samples, columns=SAMPLE_COLUMNS, sort_by=["sample"])

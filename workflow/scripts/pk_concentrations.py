@@ -2,13 +2,13 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w")
 
-from ckpk.inputs import read_subjects  # noqa: E402
-from ckpk.pk.concentrations import CONCENTRATION_COLUMNS, build_concentrations  # noqa: E402
-from ckpk.tables import read_tsv, write_tsv  # noqa: E402
+from ckpk.inputs import read_subjects
+from ckpk.pk.concentrations import CONCENTRATION_COLUMNS, build_concentrations
+from ckpk.tables import read_tsv, write_tsv
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 wells = read_tsv(sm.input.wells)
 plate_files = dict(zip(wells["plate"], wells["source_file"], strict=False)) if len(wells) else {}
 table = build_concentrations(

@@ -2,14 +2,14 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w")
 
-from ckpk.pk.concentrations import car_t_profiles, read_concentrations  # noqa: E402
-from ckpk.pk.model import fit_table  # noqa: E402
-from ckpk.pk.parameters import model_fit_columns  # noqa: E402
-from ckpk.tables import write_tsv  # noqa: E402
+from ckpk.pk.concentrations import car_t_profiles, read_concentrations
+from ckpk.pk.model import fit_table
+from ckpk.pk.parameters import model_fit_columns
+from ckpk.tables import write_tsv
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 concentrations = car_t_profiles(read_concentrations(sm.input.concentrations))
 table = fit_table(concentrations, end=sm.params.end)
 columns = model_fit_columns(sm.params.end)  # auc_0_<end>

@@ -2,15 +2,15 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w")
 
-from ckpk.inputs import read_subjects  # noqa: E402
-from ckpk.pk.concentrations import car_t_profiles, read_concentrations  # noqa: E402
-from ckpk.pk.nca import nca_table  # noqa: E402
-from ckpk.pk.parameters import nca_columns  # noqa: E402
-from ckpk.tables import write_tsv  # noqa: E402
+from ckpk.inputs import read_subjects
+from ckpk.pk.concentrations import car_t_profiles, read_concentrations
+from ckpk.pk.nca import nca_table
+from ckpk.pk.parameters import nca_columns
+from ckpk.tables import write_tsv
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 table = nca_table(
     car_t_profiles(read_concentrations(sm.input.concentrations)),
     method=sm.params.method,

@@ -2,14 +2,14 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w")
 
-from ckpk.inputs import read_subjects  # noqa: E402
-from ckpk.pk.concentrations import read_concentrations  # noqa: E402
-from ckpk.report.pk_figures import draw_pk_figures  # noqa: E402
-from ckpk.tables import read_tsv  # noqa: E402
+from ckpk.inputs import read_subjects
+from ckpk.pk.concentrations import read_concentrations
+from ckpk.report.pk_figures import draw_pk_figures
+from ckpk.tables import read_tsv
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 written = draw_pk_figures(
     read_concentrations(sm.input.concentrations),
     read_tsv(sm.input.nca),

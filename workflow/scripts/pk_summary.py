@@ -2,19 +2,19 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w")
 
-from ckpk.inputs import read_subjects  # noqa: E402
-from ckpk.pk.concentrations import car_t_profiles, read_concentrations  # noqa: E402
-from ckpk.pk.summary import (  # noqa: E402
+from ckpk.inputs import read_subjects
+from ckpk.pk.concentrations import car_t_profiles, read_concentrations
+from ckpk.pk.summary import (
     PERSISTENCE_COLUMNS,
     SUMMARY_COLUMNS,
     persistence_at_months,
     summary_by_dose,
 )
-from ckpk.tables import read_tsv, write_tsv  # noqa: E402
+from ckpk.tables import read_tsv, write_tsv
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 subjects = read_subjects(sm.input.subjects)
 nca, fits = read_tsv(sm.input.nca), read_tsv(sm.input.fits)
 summary = summary_by_dose(nca, fits, subjects, end=sm.params.end)

@@ -2,10 +2,10 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w")
 
-from ckpk.inputs import read_samples, read_subjects  # noqa: E402
-from ckpk.qpcr import (  # noqa: E402
+from ckpk.inputs import read_samples, read_subjects
+from ckpk.qpcr import (
     CURVE_COLUMNS,
     CURVE_EXTRA_COLUMNS,
     CURVE_SORT_BY,
@@ -16,10 +16,10 @@ from ckpk.qpcr import (  # noqa: E402
     WELL_EXTRA_COLUMNS,
     WELL_SORT_BY,
 )
-from ckpk.qpcr.stage import run_qpcr  # noqa: E402
-from ckpk.tables import write_tsv  # noqa: E402
+from ckpk.qpcr.stage import run_qpcr
+from ckpk.tables import write_tsv
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 result = run_qpcr(
     list(zip(sm.input.plates, sm.params.labels, strict=True)),
     subjects=read_subjects(sm.input.subjects),

@@ -26,6 +26,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ckpk.cells import number
+from ckpk.flow import GATE_ROLES, REQUIRED_GATE_KEYS
+
 SINGLE_PLATFORM = "single-platform beads"
 DUAL_PLATFORM = "dual-platform CBC"
 
@@ -51,51 +54,33 @@ CAR_T_COLUMNS = [
     "flags",
 ]
 
-# Accepted names for the gate roles: the short role or the config key (config/README.md).
+# Accepted names for the gate roles: the role ("beads"), the config key ("bead_gate") or
+# the key without "_gate" ("bead").
 _ROLE_ALIASES = {
-    "car": "car",
-    "car_gate": "car",
-    "cd3": "cd3",
-    "cd3_gate": "cd3",
-    "beads": "beads",
-    "bead": "beads",
-    "bead_gate": "beads",
-    "lymphocytes": "lymphocytes",
-    "lymphocyte": "lymphocytes",
-    "lymphocyte_gate": "lymphocytes",
-    "b_cells": "b_cells",
-    "b_cell": "b_cells",
-    "b_cell_gate": "b_cells",
+    alias: role
+    for key, role in GATE_ROLES.items()
+    for alias in (role, key, key.removesuffix("_gate"))
 }
 
 
 def _roles(gates: Mapping[str, str | None]) -> dict[str, str | None]:
-    roles: dict[str, str | None] = dict.fromkeys(("car", "cd3", "beads", "lymphocytes", "b_cells"))
+    roles: dict[str, str | None] = dict.fromkeys(GATE_ROLES.values())
     for key, path in gates.items():
         role = _ROLE_ALIASES.get(key)
         if role is None:
             raise KeyError(f"unknown gate role '{key}' (use {', '.join(sorted(_ROLE_ALIASES))})")
         roles[role] = path or None
-    for role in ("car", "cd3"):
+    for role in (GATE_ROLES[key] for key in REQUIRED_GATE_KEYS):
         if roles[role] is None:
             raise KeyError(f"the {role} gate is required")
     return roles
 
 
-def _number(value: object) -> float:
-    """A finite float or NaN (empty cells, text and None become NaN)."""
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return math.nan
-    return number if math.isfinite(number) else math.nan
-
-
 def _file_events(rows: pd.DataFrame) -> float:
     if "events" in rows and rows["events"].notna().any():
-        return _number(rows["events"].dropna().iloc[0])
+        return number(rows["events"].dropna().iloc[0], finite=True)
     top = rows[rows["parent"] == "/root"] if "parent" in rows else rows.iloc[0:0]
-    return _number(top["parent_count"].iloc[0]) if len(top) else math.nan
+    return number(top["parent_count"].iloc[0], finite=True) if len(top) else math.nan
 
 
 def _absolute_factor(
@@ -109,8 +94,8 @@ def _absolute_factor(
     unused_beads = ""
     if bead_gate is not None:
         beads = counts.get(bead_gate, math.nan)
-        per_test = _number(sample.get("beads_per_test"))
-        blood_ul = _number(sample.get("blood_ul"))
+        per_test = number(sample.get("beads_per_test"), finite=True)
+        blood_ul = number(sample.get("blood_ul"), finite=True)
         if beads == 0:
             flags.append("bead gate has 0 events: no single-platform count")
         elif math.isnan(beads):
@@ -122,7 +107,7 @@ def _absolute_factor(
             # keeps the bead gate of a shared strategy without meaning to use it.
             unused_beads = "beads counted but beads_per_test/blood_ul not given"
     lymph_gate = roles["lymphocytes"]
-    lymphs_per_ul = _number(sample.get("lymphocytes_per_ul"))
+    lymphs_per_ul = number(sample.get("lymphocytes_per_ul"), finite=True)
     if lymph_gate is not None and not math.isnan(lymphs_per_ul) and lymphs_per_ul >= 0:
         lymph_events = counts.get(lymph_gate, math.nan)
         if lymph_events > 0:
@@ -132,6 +117,27 @@ def _absolute_factor(
         flags.append(unused_beads)
     flags.append("no usable bead or CBC lymphocyte count: car_per_ul not computed")
     return math.nan, ""
+
+
+# Counted roles in the order their flags are reported.
+_COUNTED_ROLES = ("cd3", "car", "beads", "lymphocytes", "b_cells")
+# Columns of whole event counts (empty when unknown) and of real numbers.
+_COUNT_COLUMNS = (
+    "events",
+    "cd3_count",
+    "car_count",
+    "bead_count",
+    "lymphocyte_count",
+    "b_cell_count",
+)
+_REAL_COLUMNS = (
+    "day",
+    "car_pct_cd3",
+    "car_per_ul",
+    "b_cells_per_ul",
+    "lloq_per_ul",
+    "lloq_pct_cd3",
+)
 
 
 def car_t_table(
@@ -150,99 +156,107 @@ def car_t_table(
     ``beads``, ``lymphocytes``, ``b_cells``, or the config keys ``car_gate`` ...).
     """
     roles = _roles(gates)
-    lloq = _number(lloq_events)
+    lloq = number(lloq_events, finite=True)
     if math.isnan(lloq) or lloq < 0:
         raise ValueError(f"lloq_events must be a number >= 0, got {lloq_events!r}")
-    by_file = {}
-    if len(samples):
-        for record in samples.to_dict("records"):
-            by_file.setdefault(str(record.get("file")), record)
-    rows = []
+    by_file: dict[str, dict] = {}
+    for record in samples.to_dict("records") if len(samples) else []:
+        by_file.setdefault(str(record.get("file")), record)
     files = list(dict.fromkeys(gate_counts["file"].astype(str))) if len(gate_counts) else []
-    for file in files:
-        file_rows = gate_counts[gate_counts["file"].astype(str) == file]
-        counts = {
-            str(p): _number(c)
-            for p, c in zip(file_rows["gate_path"], file_rows["count"], strict=True)
-        }
-        flags: list[str] = []
-        if "notes" in file_rows:
-            flags += [n for n in dict.fromkeys(file_rows["notes"].dropna().astype(str)) if n]
-        sample = by_file.get(file)
-        if sample is None:
-            flags.append("no subject_id/day for this file")
-            sample = {}
-
-        def count(role: str, flags: list[str] = flags, counts: dict = counts) -> float:
-            path = roles[role]
-            if path is None:
-                return math.nan
-            if path not in counts:
-                flags.append(f"gate {path} missing from the gate counts")
-                return math.nan
-            return counts[path]
-
-        cd3, car = count("cd3"), count("car")
-        beads, lymphs, b_cells = count("beads"), count("lymphocytes"), count("b_cells")
-        factor, method = _absolute_factor(counts, roles, sample, flags)
-        if cd3 > 0:
-            car_pct_cd3 = 100.0 * car / cd3
-            lloq_pct_cd3 = 100.0 * lloq / cd3
-        else:
-            car_pct_cd3 = lloq_pct_cd3 = math.nan
-            if cd3 == 0:
-                flags.append("CD3 gate has 0 events: car_pct_cd3 not computed")
-        blq: object = bool(car < lloq) if not math.isnan(car) else pd.NA
-        if blq is True:
-            flags.append(f"fewer than {lloq:g} CAR+ events: below LLOQ")
-        compensation = (
-            "+".join(dict.fromkeys(file_rows["compensation"].dropna().astype(str)))
-            if "compensation" in file_rows
-            else ""
+    rows = [
+        _file_row(
+            file,
+            gate_counts[gate_counts["file"].astype(str) == file],
+            by_file.get(file),
+            roles,
+            lloq,
         )
-        rows.append(
-            {
-                "file": file,
-                "subject_id": sample.get("subject_id"),
-                "day": _number(sample.get("day")),
-                "events": _file_events(file_rows),
-                "cd3_count": cd3,
-                "car_count": car,
-                "car_pct_cd3": car_pct_cd3,
-                "car_per_ul": car * factor,
-                "blq": blq,
-                "count_method": method,
-                "bead_count": beads,
-                "lymphocyte_count": lymphs,
-                "b_cell_count": b_cells,
-                "b_cells_per_ul": b_cells * factor,
-                "lloq_per_ul": lloq * factor,
-                "lloq_pct_cd3": lloq_pct_cd3,
-                "compensation": compensation,
-                "flags": "; ".join(dict.fromkeys(flags)),
-            }
-        )
-    table = pd.DataFrame(rows, columns=CAR_T_COLUMNS)
-    for column in (
-        "events",
-        "cd3_count",
-        "car_count",
-        "bead_count",
-        "lymphocyte_count",
-        "b_cell_count",
-    ):
+        for file in files
+    ]
+    return _typed(pd.DataFrame(rows, columns=CAR_T_COLUMNS))
+
+
+def _file_row(
+    file: str,
+    file_rows: pd.DataFrame,
+    sample: Mapping[str, object] | None,
+    roles: dict[str, str | None],
+    lloq: float,
+) -> dict:
+    """The CAR T row of one file from its gate count rows and its samples-table row."""
+    counts = {
+        str(p): number(c, finite=True)
+        for p, c in zip(file_rows["gate_path"], file_rows["count"], strict=True)
+    }
+    flags: list[str] = []
+    if "notes" in file_rows:
+        flags += [n for n in dict.fromkeys(file_rows["notes"].dropna().astype(str)) if n]
+    if sample is None:
+        flags.append("no subject_id/day for this file")
+        sample = {}
+    gated = {role: _role_count(roles[role], counts, flags) for role in _COUNTED_ROLES}
+    car, cd3, b_cells = gated["car"], gated["cd3"], gated["b_cells"]
+    factor, method = _absolute_factor(counts, roles, sample, flags)
+    car_pct_cd3, lloq_pct_cd3 = _percent_of_cd3(car, cd3, lloq, flags)
+    blq: object = bool(car < lloq) if not math.isnan(car) else pd.NA
+    if blq is True:
+        flags.append(f"fewer than {lloq:g} CAR+ events: below LLOQ")
+    return {
+        "file": file,
+        "subject_id": sample.get("subject_id"),
+        "day": number(sample.get("day"), finite=True),
+        "events": _file_events(file_rows),
+        "cd3_count": cd3,
+        "car_count": car,
+        "car_pct_cd3": car_pct_cd3,
+        "car_per_ul": car * factor,
+        "blq": blq,
+        "count_method": method,
+        "bead_count": gated["beads"],
+        "lymphocyte_count": gated["lymphocytes"],
+        "b_cell_count": b_cells,
+        "b_cells_per_ul": b_cells * factor,
+        "lloq_per_ul": lloq * factor,
+        "lloq_pct_cd3": lloq_pct_cd3,
+        "compensation": _compensation(file_rows),
+        "flags": "; ".join(dict.fromkeys(flags)),
+    }
+
+
+def _role_count(path: str | None, counts: dict[str, float], flags: list[str]) -> float:
+    """Events in the gate at ``path``; NaN when no gate plays the role or it was not counted."""
+    if path is None:
+        return math.nan
+    if path not in counts:
+        flags.append(f"gate {path} missing from the gate counts")
+        return math.nan
+    return counts[path]
+
+
+def _percent_of_cd3(car: float, cd3: float, lloq: float, flags: list[str]) -> tuple[float, float]:
+    """CAR+ events and the LLOQ as % of CD3+ events; NaN without CD3+ events."""
+    if cd3 > 0:
+        return 100.0 * car / cd3, 100.0 * lloq / cd3
+    if cd3 == 0:
+        flags.append("CD3 gate has 0 events: car_pct_cd3 not computed")
+    return math.nan, math.nan
+
+
+def _compensation(file_rows: pd.DataFrame) -> str:
+    if "compensation" not in file_rows:
+        return ""
+    return "+".join(dict.fromkeys(file_rows["compensation"].dropna().astype(str)))
+
+
+def _typed(table: pd.DataFrame) -> pd.DataFrame:
+    """Counts as whole numbers (empty when unknown), ``blq`` true/false/empty, the rest as
+    real numbers without infinities."""
+    for column in _COUNT_COLUMNS:
         table[column] = pd.array(
             [pd.NA if math.isnan(v) else int(v) for v in table[column].astype(float)],
             dtype="Int64",
         )
     table["blq"] = table["blq"].astype("boolean")
-    for column in (
-        "day",
-        "car_pct_cd3",
-        "car_per_ul",
-        "b_cells_per_ul",
-        "lloq_per_ul",
-        "lloq_pct_cd3",
-    ):
+    for column in _REAL_COLUMNS:
         table[column] = table[column].astype(float).replace([np.inf, -np.inf], np.nan)
     return table

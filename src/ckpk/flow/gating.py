@@ -2,23 +2,15 @@
 
 FlowKit is the reference (docs/rules.md: gate counts must equal FlowKit's for the same strategy
 and file), so the events are gated by ``GatingStrategy.gate_sample`` itself; this module
-only chooses what compensation the "FCS" reference means, keeps FlowKit's per-file caches
-from leaking between files, and turns the results into the ``flow/gate_counts.tsv`` rows.
-
-Compensation (docs/rules.md): a dimension with ``compensation-ref="FCS"`` (GatingML 2.0 §5.2)
-is compensated with the file's own $SPILLOVER (or SPILL/$SPILL); a dimension that names a
-matrix carried by the strategy (GatingML ``spectrumMatrix``, FlowJo workspace matrix) uses
-that matrix; a FlowJo workspace whose template uses FlowJo's "Acquisition-defined" matrix
-means the file's own matrix too (see :mod:`ckpk.flow.strategy`). The ``compensation``
-column says which was used: "strategy", "file", "supplied" (a matrix given by the caller
-in place of the file's), "none", or several joined by "+".
+has the compensation chosen (:mod:`ckpk.flow.compensation`), keeps FlowKit's per-file
+caches from leaking between files, and turns the results into the
+``flow/gate_counts.tsv`` rows.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,11 +18,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ckpk.cells import first_line
 from ckpk.errors import InputError
-from ckpk.flow.strategy import compensation_refs, required_dimensions
+from ckpk.flow._flowkit_compat import cached_events
+from ckpk.flow.compensation import compensation_override, compensation_source
+from ckpk.flow.strategy import iter_gates
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import flowkit
+
+    from ckpk.flow._flowkit_compat import GatingResults
 
 log = logging.getLogger(__name__)
 
@@ -65,113 +62,11 @@ class GatingOutcome:
     preprocessed: dict = field(default_factory=dict, repr=False)
 
 
-def _file_spill(sample: flowkit.Sample) -> str | None:
-    metadata = sample.metadata
-    return metadata.get("spillover") or metadata.get("spill")
-
-
-def _spill_text(matrix: object) -> str:
-    """A FlowKit Matrix written as an FCS $SPILLOVER value (FCS 3.1 §3.3.32)."""
-    values = np.asarray(matrix.matrix, dtype=float)
-    detectors = list(matrix.detectors)
-    cells = [str(len(detectors)), *detectors, *(repr(float(v)) for v in values.ravel())]
-    return ",".join(cells)
-
-
-def compensation_source(
-    sample: flowkit.Sample, strategy: flowkit.GatingStrategy, comp: object = "file"
-) -> tuple[str, list[str]]:
-    """What compensation gating ``sample`` with ``strategy`` will use, and notes.
-
-    Returns the ``compensation`` label ("strategy", "file", "supplied", "none", or a
-    "+"-joined mix) and notes such as a missing $SPILLOVER.
-    """
-    refs = compensation_refs(strategy)
-    labels: list[str] = []
-    notes: list[str] = []
-    if refs & set(strategy.comp_matrices):
-        labels.append("strategy")
-    if "FCS" in refs:
-        if not (isinstance(comp, str) and comp == "file"):
-            labels.append("supplied")
-        elif _file_spill(sample):
-            labels.append("file")
-            gated = {d for d, ref in required_dimensions(strategy) if ref == "FCS"}
-            outside = sorted(gated & set(_channels_outside(sample, _file_spill(sample))))
-            if outside:
-                notes.append(
-                    f"gated channel(s) {', '.join(outside)} are not in the file's $SPILLOVER "
-                    "matrix, so they were not compensated"
-                )
-        else:
-            # GatingML 2.0 §5.2: "FCS" without a spillover in the file means uncompensated.
-            notes.append(
-                "the strategy asks for the file's own compensation but the file has no "
-                "$SPILLOVER matrix: channels were not compensated"
-            )
-    return ("+".join(labels) if labels else "none"), notes
-
-
-def _as_matrix(comp: object, sample: flowkit.Sample) -> object:
-    import flowkit
-
-    if isinstance(comp, flowkit.Matrix):
-        return comp
-    if isinstance(comp, pd.DataFrame):
-        return flowkit.Matrix(comp.to_numpy(dtype=float), list(comp.columns))
-    raise TypeError("comp must be 'file', a flowkit.Matrix or a DataFrame (detectors as columns)")
-
-
-def _channels_outside(sample: flowkit.Sample, spill: str) -> list[str]:
-    """Fluorescence channels of the file that a $SPILLOVER value does not list."""
-    from ckpk.flow.fcs import _spill_channels
-
-    listed = set(_spill_channels(spill))
-    return [
-        sample.pnn_labels[i]
-        for i in sample.fluoro_indices
-        if sample.pnn_labels[i] not in listed and sample.pnn_labels[i] not in sample.null_channels
-    ]
-
-
-@contextmanager
-def compensation_override(sample: flowkit.Sample, comp: object = "file") -> Iterator[None]:
-    """Within the block, the strategy's "FCS" reference means ``comp`` (unless "file").
-
-    FlowKit reads the file's matrix from ``sample.metadata["spillover"/"spill"]``; a
-    supplied matrix is put there, written as a $SPILLOVER value, and the file's own
-    value is restored afterwards.
-
-    A $SPILLOVER lists the channels it compensates (FCS 3.1 §3.3.32); other fluorescence
-    channels, such as the BD Accuri C6 "Width" pulse parameter, are left as acquired, as
-    FlowJo leaves them. FlowKit instead refuses a matrix that does not list every channel
-    it counts as fluorescence, unless the others are declared "null channels" (its own
-    remedy, ``flowkit.Sample(null_channel_list=...)``), so they are declared so in the block.
-    """
-    original, original_null = sample.metadata, sample.null_channels
-    if not (isinstance(comp, str) and comp == "file"):
-        matrix = _as_matrix(comp, sample)
-        metadata = {k: v for k, v in original.items() if k not in ("spill", "spillover")}
-        metadata["spillover"] = _spill_text(matrix)
-        sample.metadata = metadata
-    spill = _file_spill(sample)
-    outside = _channels_outside(sample, spill) if spill else []
-    if outside:
-        sample.null_channels = [*original_null, *outside]
-    try:
-        yield
-    finally:
-        sample.metadata = original
-        sample.null_channels = original_null
-
-
 def _membership_and_rows(
-    results: flowkit._models.gating_results.GatingResults,  # type: ignore[name-defined]
+    results: GatingResults,
     sample: flowkit.Sample,
     strategy: flowkit.GatingStrategy,
 ) -> tuple[list[dict], dict[str, np.ndarray]]:
-    from ckpk.flow.strategy import iter_gates
-
     report = results.report
     order = {path: i for i, (path, _gate, _parent) in enumerate(iter_gates(strategy))}
     rows: list[dict] = []
@@ -222,7 +117,7 @@ def gate_events(
             # is keyed by sample id, so it is cleared after every file and handed to the
             # outcome for the QC plot.
             results = strategy.gate_sample(sample, cache_events=True)
-        preprocessed = strategy._cached_preprocessed_events.get(sample.id, {})
+        preprocessed = cached_events(strategy, sample.id)
     finally:
         strategy.clear_cache()
     rows, membership = _membership_and_rows(results, sample, strategy)
@@ -247,8 +142,10 @@ def gate_sample(
 
 
 def _reason(error: BaseException) -> str:
-    text = str(error).splitlines()[0] if str(error) else ""
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    """The error's type and first line, for a rejection or a note ("KeyError: 'FL1-A'")."""
+    if not str(error).strip():
+        return type(error).__name__
+    return f"{type(error).__name__}: {first_line(error)}"
 
 
 def gate_files(
@@ -256,14 +153,14 @@ def gate_files(
     strategy: flowkit.GatingStrategy,
     comp: object = "file",
     labels: Sequence[str] | None = None,
-    plot_dir: str | Path | None = None,
     on_file: Callable[[str, flowkit.Sample, GatingOutcome], None] | None = None,
 ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """Read, check and gate many FCS files in this process (FlowKit imported once).
 
     ``labels`` name the files in the table and in messages (default: the path as given).
-    With ``plot_dir``, a QC plot ``<plot_dir>/<label>.png`` ("/" in labels → "__") is drawn
-    for each gated file. ``on_file`` is called with each gated sample (e.g. for extra QC).
+    ``on_file`` is called with each gated file's label, sample and outcome, e.g. to draw
+    its QC plot (:func:`ckpk.flow.stage.qc_plotter`); its failure is a note, never a
+    rejection.
     Returns the gate counts of every usable file (rows in file order, gates in tree
     order) and ``(file, reason)`` for each rejected one; a rejection never stops the batch.
     """
@@ -293,15 +190,6 @@ def gate_files(
             rejections.append((name, f"{name}: gating failed ({_reason(error)})"))
             continue
         all_notes = notes + outcome.notes
-        if plot_dir is not None:
-            try:
-                from ckpk.flow.qc_plot import plot_gates
-
-                target = Path(plot_dir) / (name.replace("/", "__").replace("\\", "__") + ".png")
-                plot_gates(sample, strategy, target, outcome=outcome)
-            except Exception as error:  # noqa: BLE001 - a plot never rejects a file
-                log.warning("%s: QC plot failed", name, exc_info=True)
-                all_notes.append(f"QC plot failed ({_reason(error)})")
         if on_file is not None:
             try:
                 on_file(name, sample, outcome)

@@ -7,13 +7,17 @@ its subject's batch (benchmarks/README.md has the measured figures).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ckpk.flow.counts import car_t_table
-from ckpk.flow.gating import GATE_COUNT_COLUMNS
+from ckpk.flow.gating import GATE_COUNT_COLUMNS, GatingOutcome
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import flowkit
 
 # flow/gate_counts.tsv (config/README.md): identity first, then the gating engine's columns.
 GATE_COUNTS_COLUMNS = ["file", "subject_id", "day"] + [
@@ -23,11 +27,28 @@ FLOW_LEDGER_COLUMNS = ["file", "status", "reason", "stage"]
 
 
 def qc_plot_name(label: str) -> str:
-    """``flow/S01/S01_D14.fcs`` → ``S01__S01_D14.png`` (unique, readable)."""
+    """``flow/S01/S01_D14.fcs`` → ``S01__S01_D14.png`` (unique, readable): the one naming
+    rule of gate QC plots (config/README.md, "Plots")."""
     parts = Path(label).with_suffix("").parts
     if parts and parts[0].lower() == "flow":
         parts = parts[1:]
     return "__".join(parts) + ".png"
+
+
+def qc_plotter(
+    strategy: flowkit.GatingStrategy, qc_dir: str | Path
+) -> Callable[[str, flowkit.Sample, GatingOutcome], None]:
+    """The ``on_file`` callback of :func:`ckpk.flow.gating.gate_files` that draws each gated
+    file's QC plot into ``qc_dir``, named by :func:`qc_plot_name`."""
+    from ckpk.flow.qc_plot import plot_gates  # deferred: matplotlib is only needed here
+
+    qc_dir = Path(qc_dir)
+    qc_dir.mkdir(parents=True, exist_ok=True)
+
+    def plot(label: str, sample: flowkit.Sample, outcome: GatingOutcome) -> None:
+        plot_gates(sample, strategy, qc_dir / qc_plot_name(label), outcome=outcome)
+
+    return plot
 
 
 def gate_batch(
@@ -45,21 +66,11 @@ def gate_batch(
     from ckpk.flow.strategy import load_strategy
 
     strategy = load_strategy(strategy_path, sample_group or None)
-    on_file = None
-    if qc_dir is not None:
-        from ckpk.flow.qc_plot import plot_gates
-
-        qc_dir = Path(qc_dir)
-        qc_dir.mkdir(parents=True, exist_ok=True)
-
-        def on_file(label, sample, outcome):  # noqa: ANN001 - FlowKit objects
-            plot_gates(sample, strategy, qc_dir / qc_plot_name(label), outcome=outcome)
-
     counts, rejected = gate_files(
         [path for path, _ in files],
         strategy,
         labels=[label for _, label in files],
-        on_file=on_file,
+        on_file=qc_plotter(strategy, qc_dir) if qc_dir is not None else None,
     )
     rows = [
         {"file": file, "status": "rejected", "reason": reason, "stage": "flow"}

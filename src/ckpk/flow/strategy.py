@@ -23,7 +23,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ckpk.cells import first_line
 from ckpk.errors import ConfigError, InputError
+from ckpk.flow import REQUIRED_GATE_KEYS
+from ckpk.flow._flowkit_compat import custom_gates, gate_tree, gatingml_schema
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import flowkit
@@ -36,9 +39,6 @@ ALL_SAMPLES = "All Samples"  # FlowJo's built-in group holding every sample
 # to each file the spillover written in that file. The name is reserved: FlowJo marks the
 # matrix non-editable, and an edited copy gets another name (then a workspace matrix).
 ACQUISITION_DEFINED = "Acquisition-defined"
-# The config keys (config/README.md) that name gates, in the order they are reported.
-GATE_KEYS = ("car_gate", "cd3_gate", "bead_gate", "lymphocyte_gate", "b_cell_gate")
-REQUIRED_GATE_KEYS = ("car_gate", "cd3_gate")
 
 
 def _is_flowjo_workspace(path: Path) -> bool:
@@ -52,16 +52,16 @@ def _is_flowjo_workspace(path: Path) -> bool:
 def _schema_reason(path: Path) -> str | None:
     """First GatingML 2.0 schema violation, worded for the person who wrote the file."""
     try:
-        from flowkit._utils.xml_common import gml_schema  # the schema FlowKit validates with
         from lxml import etree
 
+        gml_schema = gatingml_schema()  # the schema FlowKit validates with
         document = etree.parse(str(path))
         if gml_schema.validate(document):
             return None
         error = gml_schema.error_log.last_error
         return f"line {error.line}: {error.message}" if error is not None else None
     except Exception as error:  # noqa: BLE001 - only used to word the message
-        return str(error).splitlines()[0] if str(error) else None
+        return first_line(str(error)) or None
 
 
 def load_strategy(path: str | Path, sample_group: str | None = None) -> flowkit.GatingStrategy:
@@ -97,11 +97,8 @@ def load_strategy(path: str | Path, sample_group: str | None = None) -> flowkit.
         try:
             strategy = flowkit.parse_gating_xml(str(path))
         except Exception as error:  # noqa: BLE001 - lxml/FlowKit raise many types
-            first_line = str(error).splitlines()[0] if str(error) else ""
-            reason = _schema_reason(path) or first_line
-            raise InputError(
-                f"{path}: not a usable GatingML 2.0 file ({reason or type(error).__name__})"
-            ) from None
+            reason = _schema_reason(path) or first_line(error)
+            raise InputError(f"{path}: not a usable GatingML 2.0 file ({reason})") from None
         strategy.ckpk_notes = [f"GatingML 2.0 strategy {path.name}"]
     if not strategy.get_gate_ids():
         raise InputError(f"{path}: the gating strategy defines no gates")
@@ -113,9 +110,10 @@ def _load_workspace(path: Path, sample_group: str | None) -> flowkit.GatingStrat
 
     try:
         workspace = flowkit.parse_wsp(str(path))
-    except Exception as error:  # noqa: BLE001
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise InputError(f"{path}: not a usable FlowJo 10 workspace ({message})") from None
+    except Exception as error:  # noqa: BLE001 - FlowKit's workspace parser raises many types
+        raise InputError(
+            f"{path}: not a usable FlowJo 10 workspace ({first_line(error)})"
+        ) from None
     groups: dict = workspace["groups"]
     samples: dict = workspace["samples"]
     if sample_group is not None:
@@ -173,9 +171,9 @@ def is_acquisition_defined(matrix_name: str) -> bool:
 
 def _all_gates(strategy: flowkit.GatingStrategy) -> Iterator[object]:
     """Every gate object of the tree, sample-specific (custom) gates included."""
-    for node in strategy._gate_tree.descendants:
+    for node in gate_tree(strategy).descendants:
         yield node.gate
-        yield from getattr(node, "custom_gates", {}).values()
+        yield from custom_gates(node)
 
 
 def _use_each_files_spillover(strategy: flowkit.GatingStrategy, matrix_id: str) -> list[str]:
@@ -219,7 +217,7 @@ def iter_gates(strategy: flowkit.GatingStrategy) -> Iterator[tuple[str, object, 
     """
     import flowkit
 
-    root = strategy._gate_tree  # the anytree root; FlowKit has no public walk in order
+    root = gate_tree(strategy)
     stack = list(reversed(root.children))
     while stack:
         node = stack.pop()
@@ -275,15 +273,6 @@ def required_dimensions(strategy: flowkit.GatingStrategy) -> list[tuple[str, str
                 if pair not in needed:
                     needed.append(pair)
     return needed
-
-
-def compensation_refs(strategy: flowkit.GatingStrategy) -> set[str]:
-    """Compensation references used by the gates: matrix ids of the strategy and/or "FCS"."""
-    return {
-        ref
-        for _dim, ref in required_dimensions(strategy)
-        if ref is not None and ref != "uncompensated"
-    }
 
 
 def resolve_gate(strategy: flowkit.GatingStrategy, name: str) -> str:

@@ -26,6 +26,7 @@ from .curves import (
 from .plots import plot_standard_curve
 from .quantify import (
     CELLS_PER_UG_DNA,
+    DEFAULT_DNA_NG,
     TRANSGENE_COLUMNS,
     TRANSGENE_EXTRA_COLUMNS,
     TRANSGENE_SORT_BY,
@@ -41,6 +42,7 @@ __all__ = [
     "CURVE_EXTRA_COLUMNS",
     "CURVE_SORT_BY",
     "DEFAULT_ACCEPTANCE",
+    "DEFAULT_DNA_NG",
     "TRANSGENE_COLUMNS",
     "TRANSGENE_EXTRA_COLUMNS",
     "TRANSGENE_SORT_BY",

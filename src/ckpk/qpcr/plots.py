@@ -29,47 +29,13 @@ def plot_standard_curve(
     mine = wells[(wells["plate"] == plate) & (wells["target"] == target)]
     standards = mine[(mine["task"] == "standard") & mine["cq"].notna() & (mine["quantity"] > 0)]
     used = standards[~standards["omit"]]
-    omitted = standards[standards["omit"]]
     unknowns = mine[(mine["task"] == "unknown") & ~mine["omit"] & mine["cq"].notna()]
-    slope, intercept = float(curve["slope"]), float(curve["intercept"])
 
     fig = Figure(figsize=(6.4, 4.8), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.scatter(
-        np.log10(used["quantity"]), used["cq"], color="tab:blue", label="standards", zorder=3
-    )
-    if len(omitted):
-        ax.scatter(
-            np.log10(omitted["quantity"]),
-            omitted["cq"],
-            facecolors="none",
-            edgecolors="tab:gray",
-            label="omitted standards",
-            zorder=3,
-        )
-    fitted = math.isfinite(slope) and math.isfinite(intercept) and slope != 0
-    if fitted:
-        x_values = list(np.log10(standards["quantity"]))
-        if len(unknowns):
-            x_values += list((unknowns["cq"] - intercept) / slope)
-        xs = np.linspace(min(x_values) - 0.2, max(x_values) + 0.2, 50)
-        ax.plot(xs, slope * xs + intercept, color="tab:blue", lw=1)
-        if len(unknowns):
-            ax.scatter(
-                (unknowns["cq"] - intercept) / slope,
-                unknowns["cq"],
-                marker="x",
-                color="tab:red",
-                label="unknowns (read back)",
-                zorder=4,
-            )
-        text = (
-            f"Cq = {slope:.3f} · log10(copies) + {intercept:.3f}\n"
-            f"efficiency {float(curve['efficiency']):.1f} %   R² {float(curve['r2']):.4f}"
-        )
-    else:
-        text = "no line fitted"
+    _draw_standards(ax, used, standards[standards["omit"]])
+    text = _draw_fit(ax, curve, standards, unknowns)
     verdict = "pass" if bool(curve["pass"]) else f"FAIL: {curve.get('reason', '')}"
     ax.text(
         0.98,
@@ -91,3 +57,44 @@ def plot_standard_curve(
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
     return path
+
+
+def _draw_standards(ax: object, used: pd.DataFrame, omitted: pd.DataFrame) -> None:
+    """Standards in the fit filled, omitted ones open."""
+    ax.scatter(
+        np.log10(used["quantity"]), used["cq"], color="tab:blue", label="standards", zorder=3
+    )
+    if len(omitted):
+        ax.scatter(
+            np.log10(omitted["quantity"]),
+            omitted["cq"],
+            facecolors="none",
+            edgecolors="tab:gray",
+            label="omitted standards",
+            zorder=3,
+        )
+
+
+def _draw_fit(ax: object, curve: Mapping, standards: pd.DataFrame, unknowns: pd.DataFrame) -> str:
+    """The fitted line over standards and read-back unknowns; returns its description."""
+    slope, intercept = float(curve["slope"]), float(curve["intercept"])
+    if not (math.isfinite(slope) and math.isfinite(intercept) and slope != 0):
+        return "no line fitted"
+    x_values = list(np.log10(standards["quantity"]))
+    if len(unknowns):
+        x_values += list((unknowns["cq"] - intercept) / slope)
+    xs = np.linspace(min(x_values) - 0.2, max(x_values) + 0.2, 50)
+    ax.plot(xs, slope * xs + intercept, color="tab:blue", lw=1)
+    if len(unknowns):
+        ax.scatter(
+            (unknowns["cq"] - intercept) / slope,
+            unknowns["cq"],
+            marker="x",
+            color="tab:red",
+            label="unknowns (read back)",
+            zorder=4,
+        )
+    return (
+        f"Cq = {slope:.3f} · log10(copies) + {intercept:.3f}\n"
+        f"efficiency {float(curve['efficiency']):.1f} %   R² {float(curve['r2']):.4f}"
+    )

@@ -19,7 +19,8 @@ target; omitted wells are left out of everything, including ``n_rep``):
    ``copies_per_reaction_reading``). Above the highest standard → the value is kept
    and flagged.
 5. **Per µg DNA**: ``copies_per_ug = copies_per_reaction ÷ (dna_ng / 1000)`` with the
-   sample's ``dna_ng`` from the samples table, or ``default_dna_ng`` when it is empty.
+   sample's ``dna_ng`` from the samples table, or ``default_dna_ng`` when it is empty
+   (:data:`DEFAULT_DNA_NG`, 200 ng, unless the caller gives another).
    With a reference gene instead: ``copies_per_ug = CAR copies ÷ (reference copies / 2)
    × 151,515`` (6.6 pg DNA per diploid genome, two reference copies per cell); the
    reference copies are the sample's amplified reference-target replicates on the same
@@ -39,9 +40,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from ckpk.cells import number, text
 
 TRANSGENE_COLUMNS = [
     "plate",
@@ -70,6 +74,10 @@ TRANSGENE_EXTRA_COLUMNS = [
 TRANSGENE_SORT_BY = ["subject_id", "day", "plate", "sample"]
 
 REPLICATE_SD_LIMIT = 0.5  # Cq; docs/rules.md
+# ng genomic DNA per reaction when the samples table gives none. The one default: the
+# workflow's qpcr.dna_ng (config/config.yaml), the qPCR stage and the simulator read it
+# from here, so a direct call and a workflow run give the same copies per µg.
+DEFAULT_DNA_NG = 200.0
 CELLS_PER_UG_DNA = 151_515  # docs/rules.md: 6.6 pg genomic DNA per diploid cell
 REFERENCE_COPIES_PER_CELL = 2  # diploid reference gene
 
@@ -95,7 +103,7 @@ def quantify(
     samples: pd.DataFrame | None,
     car_target: str,
     reference_target: str | None = None,
-    default_dna_ng: float = 500.0,
+    default_dna_ng: float = DEFAULT_DNA_NG,
 ) -> pd.DataFrame:
     """Transgene copies per µg DNA, one row per plate × sample (rules in the module doc).
 
@@ -124,22 +132,13 @@ def quantify(
         for (plate, target), curve in curve_of.items()
         if target == reference_target and int(curve["n_ntc_amplified"]) > 0
     }
-    rows = []
-    for (plate, sample), group in unknown.groupby(["plate", "sample"], sort=True):
-        rows.append(
-            _sample_row(
-                str(plate),
-                str(sample),
-                group,
-                curve_of.get((str(plate), car_target)),
-                lookup,
-                car_target,
-                reference_target,
-                reference,
-                reference_ntc,
-                default_dna_ng,
-            )
-        )
+    plates = _Plates(
+        curve_of, lookup, car_target, reference_target, reference, reference_ntc, default_dna_ng
+    )
+    rows = [
+        _sample_row(str(plate), str(sample), group, plates)
+        for (plate, sample), group in unknown.groupby(["plate", "sample"], sort=True)
+    ]
     table = pd.DataFrame(rows, columns=TRANSGENE_COLUMNS + TRANSGENE_EXTRA_COLUMNS)
     _flag_repeated_samples(table)
     table["blq"] = table["blq"].astype("boolean")  # true / false / empty (unknown)
@@ -159,12 +158,12 @@ class _SampleLookup:
             return
         has_plate = "plate" in samples.columns
         for row in samples.to_dict("records"):
-            name = _text(row.get("sample"))
-            plate = _text(row.get("plate")) if has_plate else ""
+            name = text(row.get("sample"))
+            plate = text(row.get("plate")) if has_plate else ""
             entry = {
-                "subject_id": _text(row.get("subject_id")),
-                "day": _number(row.get("day")),
-                "dna_ng": _number(row.get("dna_ng")),
+                "subject_id": text(row.get("subject_id")),
+                "day": number(row.get("day")),
+                "dna_ng": number(row.get("dna_ng")),
             }
             key = (plate, name)
             target = self.by_plate if plate else self.by_name
@@ -203,29 +202,78 @@ def _replicate_means(
     return out
 
 
-def _sample_row(
-    plate: str,
-    sample: str,
-    group: pd.DataFrame,
-    curve: dict | None,
-    lookup: _SampleLookup,
-    car_target: str,
-    reference_target: str | None,
-    reference: Mapping[tuple[str, str], tuple[float, str]],
-    reference_ntc: Mapping[str, str],
-    default_dna_ng: float,
-) -> dict:
+@dataclass(frozen=True)
+class _Plates:
+    """What quantifying a plate × sample needs besides its own wells."""
+
+    curve_of: Mapping[tuple[str, str], dict]  # (plate, target) → standard curve row
+    lookup: _SampleLookup
+    car_target: str
+    reference_target: str | None
+    reference: Mapping[tuple[str, str], tuple[float, str]]  # (plate, sample) → copies, problem
+    reference_ntc: Mapping[str, str]  # plate → amplified NTC wells of the reference target
+    default_dna_ng: float
+
+
+def _sample_row(plate: str, sample: str, group: pd.DataFrame, plates: _Plates) -> dict:
+    """The transgene row of one plate × sample: rules 1 to 6 of the module doc."""
     flags: list[str] = []
     used = group[~group["omit"]]
     amplified = used[used["cq"].notna()]
-    n_rep, n_pos = len(used), len(amplified)
+    row = _replicate_row(plate, sample, plates.car_target, amplified, len(used), flags)
+    _identify(row, plates.lookup, plates.default_dna_ng, flags)
+    if row["n_rep"] == 0:
+        flags.append("every well omitted")
+    curve = plates.curve_of.get((plate, plates.car_target))
+    if _curve_usable(curve, plate, plates.car_target, flags):
+        _quantify_row(row, curve, amplified, plates, flags)
+    row["flag"] = "; ".join(flags)
+    return row
+
+
+def _replicate_row(
+    plate: str,
+    sample: str,
+    target: str,
+    amplified: pd.DataFrame,
+    n_rep: int,
+    flags: list[str],
+) -> dict:
+    """A row with the replicate statistics (rule 2) and every result still empty."""
+    n_pos = len(amplified)
     cq = amplified["cq"].to_numpy(float)
     cq_mean = float(cq.mean()) if n_pos else math.nan
     cq_sd = float(cq.std(ddof=1)) if n_pos > 1 else math.nan
     if n_pos > 1 and cq_sd > REPLICATE_SD_LIMIT:
         flags.append(f"replicate Cq SD {cq_sd:.2f} > {REPLICATE_SD_LIMIT:g}")
+    return {
+        "plate": plate,
+        "sample": sample,
+        "subject_id": "",
+        "day": math.nan,
+        "target": target,
+        "cq_mean": cq_mean,
+        "cq_sd": cq_sd,
+        "n_rep": n_rep,
+        "n_pos": n_pos,
+        "copies_per_reaction": math.nan,
+        "dna_ng": math.nan,
+        "copies_per_ug": math.nan,
+        "blq": None,
+        "flag": "",
+        "lloq_copies_per_ug": math.nan,
+        "copies_per_reaction_reading": math.nan,
+        "lloq_copies_per_reaction": math.nan,
+        "uloq_copies_per_reaction": math.nan,
+        "dna_source": "",
+        "reference_copies_per_reaction": math.nan,
+    }
 
-    entry, sheet_problem = lookup.get(plate, sample)
+
+def _identify(row: dict, lookup: _SampleLookup, default_dna_ng: float, flags: list[str]) -> None:
+    """Subject, day and DNA mass from the samples table (the default mass without one)."""
+    sample = row["sample"]
+    entry, sheet_problem = lookup.get(row["plate"], sample)
     if entry is None:
         label = f"sample '{sample}'" if sample else "unknown wells without a sample name"
         flags.append(f"{label} not in the samples table")
@@ -235,84 +283,70 @@ def _sample_row(
     dna_ng, dna_source = entry["dna_ng"], "samples table"
     if not math.isfinite(dna_ng) or dna_ng <= 0:
         dna_ng, dna_source = float(default_dna_ng), "default"
+    row.update(
+        subject_id=entry["subject_id"], day=entry["day"], dna_ng=dna_ng, dna_source=dna_source
+    )
 
-    row = {
-        "plate": plate,
-        "sample": sample,
-        "subject_id": entry["subject_id"],
-        "day": entry["day"],
-        "target": car_target,
-        "cq_mean": cq_mean,
-        "cq_sd": cq_sd,
-        "n_rep": n_rep,
-        "n_pos": n_pos,
-        "copies_per_reaction": math.nan,
-        "dna_ng": dna_ng,
-        "copies_per_ug": math.nan,
-        "blq": None,
-        "flag": "",
-        "lloq_copies_per_ug": math.nan,
-        "copies_per_reaction_reading": math.nan,
-        "lloq_copies_per_reaction": math.nan,
-        "uloq_copies_per_reaction": math.nan,
-        "dna_source": dna_source,
-        "reference_copies_per_reaction": math.nan,
-    }
-    if n_rep == 0:
-        flags.append("every well omitted")
+
+def _curve_usable(curve: dict | None, plate: str, target: str, flags: list[str]) -> bool:
+    """False, with a flag, when the plate has no passing curve for the target."""
     if curve is None:
-        flags.append(f"no standard curve for {car_target} on plate {plate}")
-        row["flag"] = "; ".join(flags)
-        return row
+        flags.append(f"no standard curve for {target} on plate {plate}")
+        return False
     if int(curve["n_ntc_amplified"]) > 0:
-        flags.append(f"NTC amplified on plate {plate} ({car_target}): {curve['ntc_wells']}")
+        flags.append(f"NTC amplified on plate {plate} ({target}): {curve['ntc_wells']}")
     if not bool(curve["pass"]):
-        flags.append(f"standard curve of plate {plate} ({car_target}) failed: {curve['reason']}")
-        row["flag"] = "; ".join(flags)
-        return row
+        flags.append(f"standard curve of plate {plate} ({target}) failed: {curve['reason']}")
+        return False
+    return True
 
+
+def _quantify_row(
+    row: dict, curve: dict, amplified: pd.DataFrame, plates: _Plates, flags: list[str]
+) -> None:
+    """Copies per reaction and per µg, BLQ and range flags (rules 1 and 3 to 5)."""
     lloq, uloq = float(curve["lowest_standard"]), float(curve["highest_standard"])
     row["lloq_copies_per_reaction"], row["uloq_copies_per_reaction"] = lloq, uloq
+    n_rep, n_pos = row["n_rep"], row["n_pos"]
     reading = float(amplified["copies"].mean()) if n_pos else math.nan
     row["copies_per_reaction_reading"] = reading
-
-    cells = math.nan  # diploid genomes in the reaction
-    if reference_target:
-        ref_copies, problem = reference.get(
-            (plate, sample), (math.nan, f"no {reference_target} wells on this plate")
-        )
-        row["reference_copies_per_reaction"] = ref_copies
-        if plate in reference_ntc:
-            flags.append(
-                f"NTC amplified on plate {plate} ({reference_target}): {reference_ntc[plate]}"
-            )
-        if problem:
-            flags.append(f"reference gene {reference_target}: {problem}")
-        else:
-            cells = ref_copies / REFERENCE_COPIES_PER_CELL
-            row["dna_ng"] = cells / CELLS_PER_UG_DNA * 1000.0
-            row["dna_source"] = "reference gene"
-    else:
-        cells = dna_ng / 1000.0 * CELLS_PER_UG_DNA
+    cells = _cells_in_reaction(row, plates, flags)
     per_ug = CELLS_PER_UG_DNA / cells if math.isfinite(cells) and cells > 0 else math.nan
     row["lloq_copies_per_ug"] = lloq * per_ug
-
     if n_rep == 0:
-        pass  # nothing measured: blq stays empty
-    elif n_pos == 0:
+        return  # nothing measured: blq stays empty
+    if n_pos == 0 or reading < lloq:
         row["blq"] = True
-    elif reading < lloq:
-        row["blq"] = True
-    else:
-        row["blq"] = False
-        row["copies_per_reaction"] = reading
-        row["copies_per_ug"] = reading * per_ug
-        if reading > uloq:
-            flags.append(f"above the highest standard ({uloq:g} copies/reaction)")
-        if n_pos < n_rep:
-            flags.append(f"{n_rep - n_pos} of {n_rep} replicates not amplified")
-    row["flag"] = "; ".join(flags)
-    return row
+        return
+    row["blq"] = False
+    row["copies_per_reaction"] = reading
+    row["copies_per_ug"] = reading * per_ug
+    if reading > uloq:
+        flags.append(f"above the highest standard ({uloq:g} copies/reaction)")
+    if n_pos < n_rep:
+        flags.append(f"{n_rep - n_pos} of {n_rep} replicates not amplified")
+
+
+def _cells_in_reaction(row: dict, plates: _Plates, flags: list[str]) -> float:
+    """Diploid genomes in the reaction: from the DNA mass, or from the reference gene's
+    copies (then ``dna_ng`` reports the mass they imply); NaN when the reference fails."""
+    target = plates.reference_target
+    if not target:
+        return row["dna_ng"] / 1000.0 * CELLS_PER_UG_DNA
+    plate = row["plate"]
+    ref_copies, problem = plates.reference.get(
+        (plate, row["sample"]), (math.nan, f"no {target} wells on this plate")
+    )
+    row["reference_copies_per_reaction"] = ref_copies
+    if plate in plates.reference_ntc:
+        flags.append(f"NTC amplified on plate {plate} ({target}): {plates.reference_ntc[plate]}")
+    if problem:
+        flags.append(f"reference gene {target}: {problem}")
+        return math.nan
+    cells = ref_copies / REFERENCE_COPIES_PER_CELL
+    row["dna_ng"] = cells / CELLS_PER_UG_DNA * 1000.0
+    row["dna_source"] = "reference gene"
+    return cells
 
 
 def _flag_repeated_samples(table: pd.DataFrame) -> None:
@@ -330,19 +364,3 @@ def _flag_repeated_samples(table: pd.DataFrame) -> None:
             note = f"also measured on plate {', '.join(others)}"
             current = table.at[position, "flag"]
             table.at[position, "flag"] = f"{current}; {note}" if current else note
-
-
-def _text(value: object) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _number(value: object) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return math.nan
-    return number

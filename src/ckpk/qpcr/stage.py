@@ -22,7 +22,7 @@ from ckpk.inputs import identify, sample_sheet_row
 
 from .curves import standard_curves
 from .formats._document import DEFAULT_MAX_UNZIPPED_MB
-from .quantify import quantify
+from .quantify import DEFAULT_DNA_NG, quantify
 from .reader import read_plate
 from .wells import DEFAULT_CQ_RANGE
 
@@ -93,7 +93,7 @@ def run_qpcr(
     name_pattern: str,
     car_target: str,
     reference_target: str | None = None,
-    default_dna_ng: float = 100.0,
+    default_dna_ng: float = DEFAULT_DNA_NG,
     acceptance: Mapping[str, float] | None = None,
     plot_dir: str | Path | None = None,
     max_unzipped_mb: float = DEFAULT_MAX_UNZIPPED_MB,

@@ -131,12 +131,53 @@ def _num(value: float | None, digits: int = 3, thousands: bool = False) -> str:
     return f"{value:,.{digits}f}" if thousands else f"{value:.{digits}f}"
 
 
+# QuantStudio 7 Flex "Export > Results" columns, in the instrument's order.
+_QUANTSTUDIO_COLUMNS = (
+    "Well",
+    "Well Position",
+    "Omit",
+    "Sample Name",
+    "Target Name",
+    "Task",
+    "Reporter",
+    "Quencher",
+    "CT",
+    "Ct Mean",
+    "Ct SD",
+    "Quantity",
+    "Quantity Mean",
+    "Quantity SD",
+    "Automatic Ct Threshold",
+    "Ct Threshold",
+    "Automatic Baseline",
+    "Baseline Start",
+    "Baseline End",
+    "Comments",
+    "Y-Intercept",
+    "R(superscript 2)",
+    "Slope",
+    "Efficiency",
+)
+
+
 def write_quantstudio_txt(path: Path, wells: list[Well], run_date: str) -> None:
     """QuantStudio 7 Flex "Export > Results" text file (tab-separated)."""
     slope, intercept, r2 = _fit(wells)
-    efficiency = (10 ** (-1 / slope) - 1) * 100
+    fit = [_num(intercept), _num(r2), _num(slope), _num((10 ** (-1 / slope) - 1) * 100)]
     stats = _replicate_stats(wells, slope, intercept)
-    header = {
+    lines = [f"* {k} = {v}" for k, v in _quantstudio_header(path, run_date).items()]
+    lines += ["", "[Results]", "\t".join(_QUANTSTUDIO_COLUMNS)]
+    for w in wells:
+        cells = _quantstudio_cells(
+            w, stats.get(w.sample, (None, None, None, None)), slope, intercept
+        )
+        lines.append("\t".join(cells + fit))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _quantstudio_header(path: Path, run_date: str) -> dict[str, str]:
+    return {
         "Block Type": "96-Well Block (0.2mL)",
         "Chemistry": "TAQMAN",
         "Experiment File Name": f"D:\\qPCR\\CAR-T\\{path.stem}.eds",
@@ -152,72 +193,39 @@ def write_quantstudio_txt(path: Path, wells: list[Well], run_date: str) -> None:
         "Stage/ Cycle where Analysis is performed": "Stage 2, Step 2",
         "User Name": "NA",
     }
-    lines = [f"* {k} = {v}" for k, v in header.items()]
-    lines += ["", "[Results]"]
-    columns = [
-        "Well",
-        "Well Position",
-        "Omit",
-        "Sample Name",
-        "Target Name",
-        "Task",
-        "Reporter",
-        "Quencher",
-        "CT",
-        "Ct Mean",
-        "Ct SD",
-        "Quantity",
-        "Quantity Mean",
-        "Quantity SD",
-        "Automatic Ct Threshold",
-        "Ct Threshold",
-        "Automatic Baseline",
-        "Baseline Start",
-        "Baseline End",
-        "Comments",
-        "Y-Intercept",
-        "R(superscript 2)",
-        "Slope",
-        "Efficiency",
+
+
+def _quantstudio_cells(w: Well, stats: tuple, slope: float, intercept: float) -> list[str]:
+    """One well's cells up to "Comments" (the plate's fit follows in every row)."""
+    cq_mean, cq_sd, q_mean, q_sd = stats
+    if w.task == "standard":
+        quantity = w.quantity
+    elif w.cq is not None:
+        quantity = 10 ** ((w.cq - intercept) / slope)
+    else:
+        quantity = None
+    return [
+        str(w.index),
+        w.position,
+        "false",
+        "" if w.task == "ntc" else w.sample,
+        w.target,
+        w.task.upper(),
+        "FAM",
+        "NFQ-MGB",
+        "Undetermined" if w.cq is None else _num(w.cq),
+        _num(cq_mean),
+        _num(cq_sd),
+        _num(quantity, thousands=True),
+        "" if w.task == "standard" else _num(q_mean, thousands=True),
+        "" if w.task == "standard" else _num(q_sd, thousands=True),
+        "true",
+        "0.120",
+        "true",
+        "3",
+        "24",
+        "",
     ]
-    lines.append("\t".join(columns))
-    for w in wells:
-        cq_mean, cq_sd, q_mean, q_sd = stats.get(w.sample, (None, None, None, None))
-        if w.task == "standard":
-            quantity = w.quantity
-        elif w.cq is not None:
-            quantity = 10 ** ((w.cq - intercept) / slope)
-        else:
-            quantity = None
-        row = [
-            str(w.index),
-            w.position,
-            "false",
-            "" if w.task == "ntc" else w.sample,
-            w.target,
-            w.task.upper(),
-            "FAM",
-            "NFQ-MGB",
-            "Undetermined" if w.cq is None else _num(w.cq),
-            _num(cq_mean),
-            _num(cq_sd),
-            _num(quantity, thousands=True),
-            "" if w.task == "standard" else _num(q_mean, thousands=True),
-            "" if w.task == "standard" else _num(q_sd, thousands=True),
-            "true",
-            "0.120",
-            "true",
-            "3",
-            "24",
-            "",
-            _num(intercept),
-            _num(r2),
-            _num(slope),
-            _num(efficiency),
-        ]
-        lines.append("\t".join(row))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def write_cfx_csv(path: Path, wells: list[Well]) -> None:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ckpk.pk.kinetics import stein_auc, stein_curve
+from ckpk.qpcr.quantify import DEFAULT_DNA_NG
 from ckpk.simulate import cytometry, plates
 from ckpk.simulate.trial import (
     Subject,
@@ -47,7 +48,7 @@ class SimulationSettings:
     seed: int = 2019
     events_per_file: int = 100_000
     follow_up_days: float = 365.0
-    default_dna_ng: float = 200.0  # ng per qPCR reaction; the config's qpcr.dna_ng
+    default_dna_ng: float = DEFAULT_DNA_NG  # ng per qPCR reaction, as the workflow assumes
     problems: bool = True  # plant the bad inputs listed in truth/problems.tsv
     workers: int | None = None  # processes writing FCS files (default: all cores)
 
@@ -243,60 +244,76 @@ def _write_qpcr(
         curve = plates.PlateCurve(
             slope=float(rng.normal(-3.36, 0.04)), intercept=float(rng.normal(38.6, 0.3))
         )
+        run_date = pd.Timestamp(batch[-1][0]) + pd.Timedelta(days=3)
+        plate_id = f"PCR{pi + 1:02d}_{run_date.strftime('%Y-%m-%d')}"
         samples = []
         for _, si, vi, subject, day in batch:
-            srng = _rng(settings, 3, si, vi)
-            name = f"{subject.subject_id}_D{_day_label(day)}"
-            row: dict = {"sample": name}
-            dna_ng = settings.default_dna_ng
-            if srng.random() < 0.2:
-                # Low DNA yield: the lab loads less and records the measured mass.
-                dna_ng = round(float(srng.uniform(60.0, 190.0)), 1)
-                row["dna_ng"] = dna_ng
-            if srng.random() < 0.04:
-                # Biobank accession number instead of the visit name.
-                name = f"BB-{si + 1:02d}{vi + 1:02d}{int(srng.integers(100, 999))}"
-                row.update(sample=name, subject_id=subject.subject_id, day=day)
-            if len(row) > 1:
-                sample_rows.append(row)
-            copies_ug = true_copies_per_ug(subject, day)
-            per_reaction = copies_ug * dna_ng / 1000.0
-            samples.append((name, per_reaction))
-            truth_rows.append(
-                {
-                    "plate": "",  # filled below
-                    "sample": name,
-                    "subject_id": subject.subject_id,
-                    "day": day,
-                    "copies_per_ug": copies_ug,
-                    "dna_ng": dna_ng,
-                    "copies_per_reaction": per_reaction,
-                }
-            )
-        first_date = pd.Timestamp(batch[-1][0]) + pd.Timedelta(days=3)
-        suffix = ".txt" if pi % 2 == 0 else ".csv"
-        plate_id = f"PCR{pi + 1:02d}_{first_date.strftime('%Y-%m-%d')}"
-        for row in truth_rows[-len(batch) :]:
-            row["plate"] = plate_id
+            sheet_row, truth = _plate_sample(settings, si, vi, subject, day, plate_id)
+            if sheet_row is not None:
+                sample_rows.append(sheet_row)
+            truth_rows.append(truth)
+            samples.append((truth["sample"], truth["copies_per_reaction"]))
+        # The plate's own stream, after its curve: the wells' Cq noise.
         wells = plates.layout_plate(samples, curve, CAR_TARGET, rng)
-        path = out_dir / "qpcr" / f"{plate_id}{suffix}"
-        if suffix == ".txt":
-            plates.write_quantstudio_txt(path, wells, first_date.strftime("%Y-%m-%d"))
-        else:
-            plates.write_cfx_csv(path, wells)
-        plate_rows.append(
-            {
-                "plate": plate_id,
-                "file": f"qpcr/{path.name}",
-                "format": "QuantStudio Results txt" if suffix == ".txt" else "CFX Cq Results csv",
-                "target": CAR_TARGET,
-                "slope": curve.slope,
-                "intercept": curve.intercept,
-                "efficiency_pct": curve.efficiency_pct,
-                "lowest_standard_copies": min(plates.STANDARD_COPIES),
-            }
-        )
+        plate_rows.append(_write_plate(out_dir, pi, plate_id, run_date, wells, curve))
     return sample_rows, truth_rows, plate_rows
+
+
+def _plate_sample(
+    settings: SimulationSettings, si: int, vi: int, subject: Subject, day: float, plate_id: str
+) -> tuple[dict | None, dict]:
+    """One visit's DNA on a plate: its samples-table row (None when the sheet needs none)
+    and its truth row."""
+    srng = _rng(settings, 3, si, vi)
+    name = f"{subject.subject_id}_D{_day_label(day)}"
+    row: dict = {"sample": name}
+    dna_ng = settings.default_dna_ng
+    if srng.random() < 0.2:
+        # Low DNA yield: the lab loads less and records the measured mass.
+        dna_ng = round(float(srng.uniform(60.0, 190.0)), 1)
+        row["dna_ng"] = dna_ng
+    if srng.random() < 0.04:
+        # Biobank accession number instead of the visit name.
+        name = f"BB-{si + 1:02d}{vi + 1:02d}{int(srng.integers(100, 999))}"
+        row.update(sample=name, subject_id=subject.subject_id, day=day)
+    copies_ug = true_copies_per_ug(subject, day)
+    truth = {
+        "plate": plate_id,
+        "sample": name,
+        "subject_id": subject.subject_id,
+        "day": day,
+        "copies_per_ug": copies_ug,
+        "dna_ng": dna_ng,
+        "copies_per_reaction": copies_ug * dna_ng / 1000.0,
+    }
+    return (row if len(row) > 1 else None), truth
+
+
+def _write_plate(
+    out_dir: Path,
+    pi: int,
+    plate_id: str,
+    run_date: pd.Timestamp,
+    wells: list[plates.Well],
+    curve: plates.PlateCurve,
+) -> dict:
+    """Write one plate's export (QuantStudio and CFX in turn); return its truth row."""
+    suffix = ".txt" if pi % 2 == 0 else ".csv"
+    path = out_dir / "qpcr" / f"{plate_id}{suffix}"
+    if suffix == ".txt":
+        plates.write_quantstudio_txt(path, wells, run_date.strftime("%Y-%m-%d"))
+    else:
+        plates.write_cfx_csv(path, wells)
+    return {
+        "plate": plate_id,
+        "file": f"qpcr/{path.name}",
+        "format": "QuantStudio Results txt" if suffix == ".txt" else "CFX Cq Results csv",
+        "target": CAR_TARGET,
+        "slope": curve.slope,
+        "intercept": curve.intercept,
+        "efficiency_pct": curve.efficiency_pct,
+        "lowest_standard_copies": min(plates.STANDARD_COPIES),
+    }
 
 
 def _plant_problems(
