@@ -143,18 +143,9 @@ def _cmd_summary(args: argparse.Namespace) -> None:
     print(summarise_run(results, report=report if report.is_file() else None))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="ckpk",
-        description="CAR T-cell cellular kinetics: NCA, kinetic-model fits and a simulated "
-        "trial. The whole pipeline (FCS gating, qPCR, PK, report) runs with `snakemake`.",
-    )
-    parser.add_argument("--version", action="version", version=f"ckpk {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    # The registry is plain Python, so reading it keeps `ckpk --help` instant.
+def _add_nca(commands: argparse._SubParsersAction) -> None:
     from ckpk.pk.parameter_tables import column_help
-    from ckpk.pk.parameters import DEFAULT_PARTIAL_AUC_END, MODEL_PARAMETERS, NCA_PARAMETERS, TABLES
+    from ckpk.pk.parameters import DEFAULT_PARTIAL_AUC_END, NCA_PARAMETERS
 
     nca = commands.add_parser(
         "nca",
@@ -191,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     nca.set_defaults(func=_cmd_nca)
 
+
+def _add_fit(commands: argparse._SubParsersAction) -> None:
+    from ckpk.pk.parameter_tables import column_help
+    from ckpk.pk.parameters import DEFAULT_PARTIAL_AUC_END, MODEL_PARAMETERS
+
     fit = commands.add_parser(
         "fit",
         help="fit the expansion/contraction/persistence model (Stein 2019) per subject",
@@ -219,6 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.set_defaults(func=_cmd_fit)
 
+
+def _add_parameters(commands: argparse._SubParsersAction) -> None:
+    from ckpk.pk.parameters import DEFAULT_PARTIAL_AUC_END, TABLES
+
     parameters = commands.add_parser(
         "parameters",
         help="list the PK parameters of pk/nca.tsv and pk/model_fits.tsv with their CDISC codes",
@@ -239,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parameters.set_defaults(func=_cmd_parameters)
 
+
+def _add_simulate(commands: argparse._SubParsersAction) -> None:
     sim = commands.add_parser(
         "simulate",
         help="write a simulated CAR T trial (FCS files, qPCR plates, sheets, truth/)",
@@ -262,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.set_defaults(func=_cmd_simulate)
 
+
+def _add_summary(commands: argparse._SubParsersAction) -> None:
     summary = commands.add_parser(
         "summary",
         help="print the lab's summary of a finished run (files used and rejected, PK)",
@@ -273,6 +277,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summary.add_argument("results", metavar="RESULTS_DIR", help="the run's results_dir")
     summary.set_defaults(func=_cmd_summary)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="ckpk",
+        description="CAR T-cell cellular kinetics: NCA, kinetic-model fits and a simulated "
+        "trial. The whole pipeline (FCS gating, qPCR, PK, report) runs with `snakemake`.",
+    )
+    parser.add_argument("--version", action="version", version=f"ckpk {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # The registry is plain Python, so reading it keeps `ckpk --help` instant.
+    for add in (_add_nca, _add_fit, _add_parameters, _add_simulate, _add_summary):
+        add(commands)
     return parser
 
 

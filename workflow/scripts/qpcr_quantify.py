@@ -4,7 +4,7 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from ckpk.inputs import read_samples, read_subjects
+from ckpk.inputs import STAGE_LEDGER_COLUMNS, read_samples, read_subjects
 from ckpk.qpcr import (
     CURVE_COLUMNS,
     CURVE_EXTRA_COLUMNS,
@@ -44,6 +44,4 @@ write_tsv(
     columns=TRANSGENE_COLUMNS + TRANSGENE_EXTRA_COLUMNS,
     sort_by=TRANSGENE_SORT_BY,
 )
-write_tsv(
-    result.ledger, out.ledger, columns=["file", "status", "reason", "stage"], sort_by=["file"]
-)
+write_tsv(result.ledger, out.ledger, columns=STAGE_LEDGER_COLUMNS, sort_by=["file"])

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ckpk.flow.counts import car_t_table
 from ckpk.flow.gating import GATE_COUNT_COLUMNS, GatingOutcome
+from ckpk.inputs.ledger import STAGE_LEDGER_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import flowkit
@@ -23,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 GATE_COUNTS_COLUMNS = ["file", "subject_id", "day"] + [
     c for c in GATE_COUNT_COLUMNS if c not in ("file", "notes")
 ]
-FLOW_LEDGER_COLUMNS = ["file", "status", "reason", "stage"]
+FLOW_LEDGER_COLUMNS = STAGE_LEDGER_COLUMNS  # the ledger columns every stage writes
 
 
 def qc_plot_name(label: str) -> str:

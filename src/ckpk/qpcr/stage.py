@@ -18,7 +18,7 @@ import pandas as pd
 
 from ckpk.cells import safe_file_name
 from ckpk.errors import InputError
-from ckpk.inputs import identify, sample_sheet_row
+from ckpk.inputs import STAGE_LEDGER_COLUMNS, identify, sample_sheet_row
 
 from .curves import standard_curves
 from .formats._document import DEFAULT_MAX_UNZIPPED_MB
@@ -105,8 +105,43 @@ def run_qpcr(
     ledger note; the limits are ``cq_range`` and ``max_unzipped_mb`` (config ``qpcr``).
     """
     reference_target = reference_target or None
+    wells, verdicts = _read_plates(plates, car_target, max_unzipped_mb, cq_range)
+    curves = standard_curves(wells, acceptance)
+    names = wells.loc[wells["task"] == "unknown", "sample"].astype(str)
+    identities, problems = sample_identities(list(names), samples_sheet, subjects, name_pattern)
+    transgene = quantify(
+        wells, curves, identities, car_target, reference_target, default_dna_ng=default_dna_ng
+    )
+    for i, sample in enumerate(transgene["sample"]):
+        if sample in problems:
+            flag = transgene.at[i, "flag"]
+            transgene.at[i, "flag"] = f"{flag}; {problems[sample]}" if flag else problems[sample]
+    label_of = dict(zip(wells["plate"], wells["source_file"], strict=False))
+    _curve_verdicts(curves, verdicts, label_of, (car_target, reference_target))
+    _unknown_sample_notes(transgene, problems, verdicts, label_of)
+    plots = _draw_curves(wells, curves, plot_dir) if plot_dir is not None else []
+    ledger = pd.DataFrame(
+        [
+            {"file": label, "status": status, "reason": "; ".join(reasons), "stage": "qpcr"}
+            for label, (status, reasons) in verdicts.items()
+        ],
+        columns=STAGE_LEDGER_COLUMNS,
+    )
+    return QpcrResult(wells=wells, curves=curves, transgene=transgene, ledger=ledger, plots=plots)
+
+
+Verdicts = dict[str, tuple[str, list[str]]]  # ledger label -> (status, reasons)
+
+
+def _read_plates(
+    plates: Sequence[tuple[str | Path, str]],
+    car_target: str,
+    max_unzipped_mb: float,
+    cq_range: tuple[float, float],
+) -> tuple[pd.DataFrame, Verdicts]:
+    """The wells of every usable plate, and each file's verdict so far."""
     labels = [label for _, label in plates]
-    verdicts: dict[str, tuple[str, list[str]]] = {}
+    verdicts: Verdicts = {}
     tables = []
     for (path, label), plate_id in zip(plates, _plate_ids(labels), strict=True):
         try:
@@ -123,72 +158,68 @@ def run_qpcr(
         wells["source_file"] = label
         targets = sorted(set(wells["target"]))
         if car_target not in targets:
-            verdicts[label] = (
-                "rejected",
-                [
-                    f"no wells of the CAR assay {car_target!r} (targets on this plate: "
-                    f"{', '.join(targets)}); check qpcr.car_target"
-                ],
+            reason = (
+                f"no wells of the CAR assay {car_target!r} (targets on this plate: "
+                f"{', '.join(targets)}); check qpcr.car_target"
             )
+            verdicts[label] = ("rejected", [reason])
             continue
         verdicts[label] = ("ok", _implausible_note(wells))
         tables.append(wells)
-
     wells = pd.concat(tables, ignore_index=True) if tables else _empty_wells()
-    curves = standard_curves(wells, acceptance)
-    names = wells.loc[wells["task"] == "unknown", "sample"].astype(str)
-    identities, problems = sample_identities(list(names), samples_sheet, subjects, name_pattern)
-    transgene = quantify(
-        wells, curves, identities, car_target, reference_target, default_dna_ng=default_dna_ng
-    )
-    for i, sample in enumerate(transgene["sample"]):
-        if sample in problems:
-            flag = transgene.at[i, "flag"]
-            transgene.at[i, "flag"] = f"{flag}; {problems[sample]}" if flag else problems[sample]
+    return wells, verdicts
 
-    label_of = dict(zip(wells["plate"], wells["source_file"], strict=False))
+
+def _curve_verdicts(
+    curves: pd.DataFrame,
+    verdicts: Verdicts,
+    label_of: Mapping[str, str],
+    assay_targets: tuple[str, str | None],
+) -> None:
+    """A failed CAR (or reference-gene) curve rejects its plate; other curve problems and
+    amplified NTCs become notes."""
     for curve in curves.to_dict("records"):
         label = label_of.get(curve["plate"])
         if label is None:
             continue
         status, reasons = verdicts[label]
         if not bool(curve["pass"]):
-            note = f"standard curve {curve['target']} failed: {curve['reason']}"
-            if curve["target"] in (car_target, reference_target):
+            if curve["target"] in assay_targets:
                 status = "rejected"
-            reasons.append(note)
+            reasons.append(f"standard curve {curve['target']} failed: {curve['reason']}")
         if int(curve.get("n_ntc_amplified", 0) or 0) > 0:
             reasons.append(f"NTC amplified ({curve['target']}): {curve['ntc_wells']}")
         verdicts[label] = (status, reasons)
+
+
+def _unknown_sample_notes(
+    transgene: pd.DataFrame,
+    problems: Mapping[str, str],
+    verdicts: Verdicts,
+    label_of: Mapping[str, str],
+) -> None:
     for plate, group in transgene.groupby("plate"):
         unknown = sorted(set(group["sample"]) & set(problems))
         if unknown and plate in label_of:
-            status, reasons = verdicts[label_of[plate]]
+            _, reasons = verdicts[label_of[plate]]
             shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
             reasons.append(f"{len(unknown)} sample(s) without a known subject/day: {shown}")
 
+
+def _draw_curves(wells: pd.DataFrame, curves: pd.DataFrame, plot_dir: str | Path) -> list[Path]:
+    from .plots import plot_standard_curve
+
+    # The folder exists even when no plate gave a curve: it is a declared output.
+    Path(plot_dir).mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
     plots = []
-    if plot_dir is not None:
-        from .plots import plot_standard_curve
-
-        # The folder exists even when no plate gave a curve: it is a declared output.
-        Path(plot_dir).mkdir(parents=True, exist_ok=True)
-        used: set[str] = set()
-        for curve in curves.to_dict("records"):
-            name = safe_file_name(f"{curve['plate']}_{curve['target']}")
-            while name in used:  # two ids that differ only in odd characters
-                name += "_"
-            used.add(name)
-            plots.append(plot_standard_curve(wells, curve, Path(plot_dir) / f"{name}.png"))
-
-    ledger = pd.DataFrame(
-        [
-            {"file": label, "status": status, "reason": "; ".join(reasons), "stage": "qpcr"}
-            for label, (status, reasons) in verdicts.items()
-        ],
-        columns=["file", "status", "reason", "stage"],
-    )
-    return QpcrResult(wells=wells, curves=curves, transgene=transgene, ledger=ledger, plots=plots)
+    for curve in curves.to_dict("records"):
+        name = safe_file_name(f"{curve['plate']}_{curve['target']}")
+        while name in used:  # two ids that differ only in odd characters
+            name += "_"
+        used.add(name)
+        plots.append(plot_standard_curve(wells, curve, Path(plot_dir) / f"{name}.png"))
+    return plots
 
 
 def _implausible_note(wells: pd.DataFrame) -> list[str]:
