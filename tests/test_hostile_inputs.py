@@ -357,3 +357,17 @@ def test_cli_main_returns_2_for_refusals(tmp_path: Path) -> None:
     table = tmp_path / "conc.tsv"
     table.write_text("subject_id\tanalyte\tday\tvalue\tblq\nS01\tx\t0\t1\tfalse\n")
     assert main(["nca", str(table), "-o", str(table)]) == 2
+
+
+def test_fit_flags_an_infinite_value(tmp_path: Path) -> None:
+    """Like NCA, the model fit says that an infinite reading was left out."""
+    table = tmp_path / "conc.tsv"
+    rows = [(0, "1"), (7, "500"), (14, "inf"), (21, "100"), (28, "40"), (56, "10")]
+    table.write_text(
+        "subject_id\tanalyte\tday\tvalue\tblq\tlloq\n"
+        + "".join(f"S1\tx\t{d}\t{v}\tfalse\t1\n" for d, v in rows)
+    )
+    assert main(["fit", str(table), "-o", str(tmp_path / "fit.tsv")]) == 0
+    fit = pd.read_csv(tmp_path / "fit.tsv", sep="\t")
+    assert "day 14: infinite value ignored" in fit.loc[0, "flags"]
+    assert fit.loc[0, "n_obs"] == 5

@@ -88,6 +88,11 @@ def prepare_observations(
     if nonpositive.any():
         flags.append(f"{int(nonpositive.sum())} reading(s) <= 0 not marked BLQ taken as BLQ")
     is_blq = blq | nonpositive
+    infinite = ~is_blq & np.isinf(value)
+    if infinite.any():
+        # As NCA does: an infinite reading is no measurement, and the fit says so.
+        days = ", ".join(f"{d:g}" for d in day[infinite])
+        flags.append(f"day {days}: infinite value ignored")
     quant = ~is_blq & np.isfinite(value)
     has_lloq = np.isfinite(lloq) & (lloq > 0)
     censored = is_blq & has_lloq
