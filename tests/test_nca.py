@@ -42,9 +42,8 @@ SUBJECTS = [
     "S7_no_day0",
     *[f"V{i:02d}" for i in range(1, 13)],
 ]
-# PKNCA's method names → ours (the reference's third method, "lin-log", is not one of
-# ckpk's AUC methods).
-METHODS = {"lin up/log down": "lin-up/log-down", "linear": "linear"}
+# PKNCA's method names → ours: all three AUC methods of the reference.
+METHODS = {"lin up/log down": "lin-up/log-down", "linear": "linear", "lin-log": "lin-log"}
 # PKNCA parameter → our column, from the registry; the reference names an interval
 # parameter after its interval (aucint.last_0_28).
 PARAMETERS = {
@@ -237,7 +236,10 @@ def test_auc_0_28_is_nan_like_pknca_after_a_blq_sample_and_unsampled_end():
     # log trapezoid forced between two zeros: R gives 0/log(0/0) = NaN.
     row = nca_profile([0, 7, 14, 21, 56], [0, 100, 50, 0, 0], method="linear")
     assert math.isnan(row["auc_0_28"])
-    assert "auc_0_28: PKNCA's log trapezoid between two zeros" in row["flags"]
+    assert (
+        "auc_0_28: the log trapezoid from day 21 to day 28 runs between two zeros, which is "
+        "0/0 (PKNCA reports NA): a BLQ sample after Tlast, then the unsampled day 28"
+    ) in row["flags"]
 
 
 def test_clean_conc_blq_keeps_first_and_last_drops_middle():
@@ -304,7 +306,7 @@ def test_bad_method_and_end():
     table = pd.DataFrame({"subject_id": ["a"], "analyte": ["x"], "day": [0], "value": [1.0]})
     table["blq"] = False
     with pytest.raises(InputError):
-        nca_table(table, method="lin-log")
+        nca_table(table, method="log-log")
 
 
 # ------------------------------------------------------------------------- nca_table

@@ -163,7 +163,7 @@ def _add_nca(commands: argparse._SubParsersAction) -> None:
     nca.add_argument("-o", "--output", required=True, metavar="OUT.tsv", help="NCA table to write")
     nca.add_argument(
         "--method",
-        choices=["lin-up/log-down", "linear"],
+        choices=["lin-up/log-down", "linear", "lin-log"],
         default="lin-up/log-down",
         help="AUC rule: linear trapezoid, or log trapezoid where the level falls and neither "
         "end is 0 (default: %(default)s)",

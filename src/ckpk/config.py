@@ -62,7 +62,7 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> dict[
     """Validate ``config`` against the schema, filling defaults; raise ConfigError.
 
     The message lists every bad key with what is wrong, e.g.
-    ``config key nca.auc_method: 'log' is not one of ['lin-up/log-down', 'linear']``.
+    ``config key nca.auc_method: 'log' is not one of ['lin-up/log-down', 'linear', 'lin-log']``.
     """
     schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
     config = _coerce(dict(config), schema)

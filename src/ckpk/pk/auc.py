@@ -3,9 +3,10 @@ interval rules ``choose_interval_method`` and ``auc_integrate`` (R/auc.R,
 R/auc_integrate.R).
 
 Gabrielsson J, Weiner D. Pharmacokinetic & Pharmacodynamic Data Analysis, 4th ed. 2000,
-§2.8.1 (linear trapezoid) and §2.8.3 (log-linear trapezoid). ``auc.method`` is either
-``"lin up/log down"`` (the log trapezoid only where the level falls and neither end is 0)
-or ``"linear"``.
+§2.8.1 (linear trapezoid) and §2.8.3 (log-linear trapezoid). ``auc.method`` is
+``"lin up/log down"`` (the log trapezoid only where the level falls and neither end is 0),
+``"linear"``, or ``"lin-log"`` (linear up to Tmax, the log trapezoid after it wherever
+neither end is 0, whether the level falls or not).
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ from ckpk.pk.cleaning import Levels, clean_conc_blq, profile_arrays
 from ckpk.pk.observed import calc_tlast
 from ckpk.pk.parameters import format_day
 
-AUC_METHODS = ("lin-up/log-down", "linear")
+AUC_METHODS = ("lin-up/log-down", "linear", "lin-log")
 
 # PKNCA's own spellings are accepted too, so a PK analyst can paste them.
 _METHOD_ALIASES = {
     "lin-up/log-down": "lin-up/log-down",
     "lin up/log down": "lin-up/log-down",
     "linear": "linear",
+    "lin-log": "lin-log",
+    "lin log": "lin-log",
 }
 
 
@@ -55,7 +58,9 @@ def choose_interval_method(
     item i is the rule between samples i and i+1 (``"linear"``, ``"log"`` or
     ``"zero"``), the last item the extrapolation (``"zero"`` or ``"extrap_log"``).
     ``linear``: linear up to ``tlast``. ``lin-up/log-down``: log where the level falls
-    and the later level is not 0, linear otherwise. Both: 0 → 0 intervals and intervals
+    and the later level is not 0, linear otherwise. ``lin-log``: linear for intervals
+    ending at or before Tmax (the first day of Cmax) and for intervals with a 0 at
+    either end, log for the others. All: 0 → 0 intervals and intervals
     after ``tlast`` are zero; the interval starting at ``tlast`` is linear for AUCall
     (the triangle to the next BLQ) and zero otherwise.
     """
@@ -67,10 +72,13 @@ def choose_interval_method(
     method = resolve_method(method)
     ret = ["zero"] * n
     idx_tlast = int(np.flatnonzero(time == tlast)[0])
+    tmax = float(time[int(np.argmax(conc))])  # first day of the maximum, as calc_tmax
     for i in range(n - 1):
         c1, c2 = conc[i], conc[i + 1]
         if method == "linear":
             ret[i] = "linear" if i < idx_tlast else "zero"
+        elif method == "lin-log":
+            ret[i] = "linear" if (time[i + 1] <= tmax or c1 == 0 or c2 == 0) else "log"
         else:
             ret[i] = "log" if (c2 < c1 and c2 != 0) else "linear"
         if c1 == 0 and c2 == 0:
@@ -112,6 +120,20 @@ def auc_integrate(
     return float(total)
 
 
+def undefined_log_interval(conc: np.ndarray, time: np.ndarray, rules: list[str]) -> str:
+    """Why an integrated AUC is NaN: a log trapezoid over two equal levels (0/0), which
+    PKNCA evaluates to NA as well ("" when no interval explains it)."""
+    for i, rule in enumerate(rules[:-1]):
+        if rule == "log" and conc[i] == conc[i + 1]:
+            level = "zeros" if conc[i] == 0 else f"equal levels ({conc[i]:g})"
+            return (
+                f"the log trapezoid from day {format_day(time[i])} to day "
+                f"{format_day(time[i + 1])} runs between two {level}, which is 0/0 "
+                "(PKNCA reports NA)"
+            )
+    return ""
+
+
 def calc_auc(
     conc: Levels,
     time: Levels,
@@ -141,4 +163,5 @@ def calc_auc(
         return Value(math.nan, f"no day-0 sample (first on day {format_day(t.min())})")
     tlast = calc_tlast(c, t)
     rules = choose_interval_method(c, t, tlast, method, auc_type)
-    return Value(auc_integrate(c, t, rules, clast=clast, lambda_z=lambda_z))
+    value = auc_integrate(c, t, rules, clast=clast, lambda_z=lambda_z)
+    return Value(value, undefined_log_interval(c, t, rules) if math.isnan(value) else "")

@@ -204,7 +204,7 @@ NCA_PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "method",
         _TEXT,
-        "AUC rule used: `lin-up/log-down` or `linear`",
+        "AUC rule used: `lin-up/log-down`, `linear` or `lin-log`",
         source="PKNCA.options auc.method",
     ),
 )

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ckpk.pk.auc import Value, auc_integrate, choose_interval_method
+from ckpk.pk.auc import Value, auc_integrate, choose_interval_method, undefined_log_interval
 from ckpk.pk.cleaning import Levels, clean_conc_blq
 from ckpk.pk.interpolation import interp_extrap_conc
 from ckpk.pk.observed import calc_tlast
@@ -70,11 +70,10 @@ def calc_aucint(
             rules[i] = "log"
     value = auc_integrate(c, t, rules)
     if math.isnan(value):
-        return Value(
-            math.nan,
-            "PKNCA's log trapezoid between two zeros (a BLQ sample after Tlast, then the "
-            f"unsampled day {format_day(end)}) is NaN",
-        )
+        why = undefined_log_interval(c, t, rules)
+        if why and c[-1] == 0 and t[-1] == end and end not in set(np.asarray(time, float)):
+            why += f": a BLQ sample after Tlast, then the unsampled day {format_day(end)}"
+        return Value(math.nan, why or "the interval integral is not a number")
     return Value(value)
 
 
