@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from ckpk.errors import InputError
-from ckpk.pk.concentrations import build_concentrations, validate_concentrations
+from ckpk.pk.concentrations import build_concentrations, combine_repeats, validate_concentrations
 
 SUBJECTS = pd.DataFrame({"subject_id": ["S01", "S02"], "dose_level": ["DL1", "DL2"]})
 
@@ -60,19 +62,39 @@ def _transgene(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{**base, **row} for row in rows])
 
 
-def test_qpcr_repeat_on_two_plates_is_the_mean_of_quantifiable_repeats() -> None:
+def test_qpcr_repeats_combine_as_the_median_with_blq_ranked_lowest() -> None:
+    """Three repeats (BLQ, 1000, 3000): the median is 1000; the BLQ repeat is neither
+    dropped (the old mean of quantifiable repeats gave 2000) nor taken as 0."""
     transgene = _transgene(
         [
             {"plate": "P1", "copies_per_ug": 1000.0, "blq": False},
             {"plate": "P2", "copies_per_ug": 3000.0, "blq": False, "lloq_copies_per_ug": 80.0},
-            {"plate": "P3", "blq": True},  # BLQ repeat does not drag the mean to 0
+            {"plate": "P3", "blq": True},
         ]
     )
     files = {"P1": "qpcr/P1.txt", "P2": "qpcr/P2.csv", "P3": "qpcr/P3.txt"}
     row = build_concentrations(None, transgene, SUBJECTS, files).iloc[0]
-    assert row["value"] == 2000.0 and not row["blq"]
+    assert row["value"] == 1000.0 and not row["blq"]
     assert row["lloq"] == 80.0
     assert row["source"] == "qpcr/P1.txt; qpcr/P2.csv; qpcr/P3.txt"
+
+
+@pytest.mark.parametrize(
+    ("repeats", "expected"),
+    [
+        ([(1000.0, False), (np.nan, True)], (math.nan, True)),  # 1 of 2: not overruled
+        ([(1000.0, False), (3000.0, False)], (2000.0, False)),  # even: mean of the middle
+        ([(np.nan, True), (np.nan, True), (500.0, False)], (math.nan, True)),
+        ([(400.0, False), (np.nan, True), (500.0, False), (900.0, False)], (450.0, False)),
+        ([(700.0, False)], (700.0, False)),
+    ],
+)
+def test_combine_repeats_rule(repeats, expected) -> None:
+    copies = pd.Series([c for c, _ in repeats])
+    blq = pd.Series([b for _, b in repeats])
+    value, is_blq = combine_repeats(copies, blq)
+    assert is_blq == expected[1]
+    assert (math.isnan(value) and math.isnan(expected[0])) or value == expected[0]
 
 
 def test_qpcr_all_blq_failed_curve_and_unknown_subject() -> None:

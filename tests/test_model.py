@@ -166,10 +166,56 @@ def test_mono_exponential_decline_chooses_reduced_model():
 
 
 def test_short_profile_tries_only_the_reduced_model():
-    days = np.array([0, 4, 7, 10, 14, 21], dtype=float)
-    fit = fit_profile(days, stein_curve(days, TYPICAL), np.zeros(6, bool), lloq=1.0)
+    days = np.array([0, 4, 7, 10, 14, 21, 28], dtype=float)
+    fit = fit_profile(days, stein_curve(days, TYPICAL), np.zeros(7, bool), lloq=1.0)
     assert fit["converged"] and fit["model"] == "reduced"
-    assert "full model not tried" in fit["flags"]
+    assert "full model not tried: 7 observations < 9" in fit["flags"]
+
+
+def test_no_fit_with_as_many_observations_as_parameters():
+    """5 observations and the reduced model's 5 parameters: no residual degree of freedom,
+    so nothing is fitted (n >= k + 2 is required) and no SE from zero df is reported."""
+    days = np.array([0, 4, 7, 14, 28], dtype=float)
+    fit = fit_profile(days, stein_curve(days, TYPICAL), np.zeros(5, bool), lloq=1.0)
+    assert fit["converged"] is False and "too few observations (5 < 7" in fit["flags"]
+    for name in ("cmax", "alpha", "cmax_se", "sigma", "aic"):
+        assert math.isnan(fit[name]), name
+
+
+@pytest.mark.parametrize("lloq", [1.0, 10.0, 100.0, 500.0])
+def test_unseen_rise_gives_no_expansion_estimate(lloq):
+    """Only a BLQ sample before the peak: a BLQ at its LLOQ is not "a rise", so foldx,
+    rho and the doubling time cannot be known, whatever the LLOQ (they used to come out
+    as the optimiser's start value, 3900, or depend on the LLOQ)."""
+    short = fit_profile([0, 7, 14, 21, 28], [0, 5000, 1000, 300, 100], [True] + [False] * 4, lloq)
+    assert short["converged"] is False and "too few observations" in short["flags"]
+    days = [0, 7, 14, 21, 28, 42, 56, 90]
+    value = [0, 5000, 1000, 300, 100, 60, 40, 20]
+    fit = fit_profile(days, value, [True] + [False] * 7, lloq)
+    for result in (short, fit):
+        for name in ("foldx", "rho", "doubling_time"):
+            assert math.isnan(result[name]), (name, result["flags"])
+    assert fit["converged"], fit["flags"]
+    assert "not estimable: cmax, tmax, foldx (only BLQ samples before day 7" in fit["flags"]
+    assert "rho" in fit["flags"] and "doubling_time" in fit["flags"]
+    # What the decline determines is still reported.
+    assert math.isfinite(fit["alpha"]) and math.isfinite(fit["contraction_half_life"])
+
+
+def test_sparse_profile_chooses_the_reduced_model_by_aicc():
+    """Plain AIC preferred the two-phase model here (-2.62 vs 0.04); AICc does not."""
+    days = [0, 1, 4, 7, 10, 14, 21, 28, 56, 90, 180]
+    value = [0, 0, 300, 5000, 15000, 6000, 800, 200, 0, 0, 0]
+    blq = [v == 0 for v in value]
+    fit = fit_profile(days, value, blq, lloq=50.0)
+    assert fit["converged"] and fit["model"] == "reduced"
+    assert "no persistence phase to estimate" in fit["flags"]
+    full = fit_profile(days, value, blq, lloq=50.0, reduced="never")
+    reduced = fit_profile(days, value, blq, lloq=50.0, reduced="always")
+    n, k_full, k_reduced = 11, 7, 5
+    for row, k in ((full, k_full), (reduced, k_reduced)):
+        assert row["aicc"] == pytest.approx(row["aic"] + 2 * k * (k + 1) / (n - k - 1))
+    assert reduced["aicc"] < full["aicc"]
 
 
 def test_fit_is_deterministic_and_ignores_screening_samples():
@@ -343,7 +389,11 @@ def test_reference_profiles_never_crash():
     assert len(result) == profiles["subject"].nunique()
     assert not result.loc["S5_all_blq", "converged"]
     assert "non-responder" in result.loc["S5_all_blq", "flags"]
-    fitted = result.drop(index="S5_all_blq")
+    # Six observations are fewer than the simplest model's 5 parameters + 2.
+    for short in ("S6_two_tail_pts", "S7_no_day0"):
+        assert not result.loc[short, "converged"]
+        assert "too few observations (6 < 7" in result.loc[short, "flags"]
+    fitted = result.drop(index=["S5_all_blq", "S6_two_tail_pts", "S7_no_day0"])
     assert fitted["converged"].all()
     # V04 rises again after day 42: the fit converges but is flagged, not trusted blindly.
     assert result.loc["V04", "flags"] != ""

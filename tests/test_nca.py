@@ -110,8 +110,18 @@ def test_aucint_all_matches_pknca(subject: str, pknca_method: str):
 @pytest.mark.parametrize("method", AUC_METHODS)
 @pytest.mark.parametrize("subject", SUBJECTS)
 def test_persistence_is_tlast_and_undefined_values_have_a_reason(subject: str, method: str):
+    """Persistence is PKNCA's Tlast; a subject without a quantifiable sample persisted 0
+    days (said in flags); censored exactly when the last sample is quantifiable."""
     row = _ours(subject, method)
-    assert _same(row["tlast"], row["persistence_days"])
+    profiles, _ = _reference()
+    profile = profiles[profiles["subject"] == subject].dropna()
+    if math.isnan(row["tlast"]):
+        assert row["persistence_days"] == 0 and "non-responder" in row["flags"]
+        assert row["persistence_censored"] is False
+    else:
+        assert _same(row["tlast"], row["persistence_days"])
+        last = profile.loc[profile["time"] >= 0, "time"].max()
+        assert row["persistence_censored"] == (row["tlast"] == last)
     words = {
         "tmax": "tmax",
         "tlast": "tlast",
@@ -255,10 +265,12 @@ def test_all_blq_profile():
     row = nca_profile([0, 7, 14, 28], [0, 0, 0, 0])
     assert row["cmax"] == 0 and row["clast"] == 0 and row["auclast"] == 0
     assert row["auc_0_28"] == 0 and row["aucinf_obs"] == 0
-    for column in ("tmax", "tlast", "persistence_days", "lambda_z", "half_life"):
+    for column in ("tmax", "tlast", "lambda_z", "half_life"):
         assert math.isnan(row[column])
+    # A non-responder persisted 0 days (not "unknown"), so medians by dose count it.
+    assert row["persistence_days"] == 0 and row["persistence_censored"] is False
     assert row["n_obs"] == 4 and row["n_blq"] == 4
-    assert "all samples BLQ" in row["flags"]
+    assert "all samples BLQ" in row["flags"] and "non-responder" in row["flags"]
 
 
 def test_single_point_profile():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ckpk.pk.nca import AUC_METHODS, nca_profile
@@ -74,6 +74,12 @@ def test_row_order_does_not_matter(profile, method, rnd):
 @given(profiles(), st.sampled_from(AUC_METHODS), st.integers(min_value=-12, max_value=12))
 def test_linear_in_a_concentration_scale_factor(profile, method, power):
     days, values = profile
+    if method == "lin-log":
+        # lin-log takes the log trapezoid between equal levels after Tmax: 0/0, NA in
+        # PKNCA, and a level interpolated to day 28 may or may not equal its neighbour
+        # after rounding. Scaling is only exact where that cannot happen.
+        positive = values[np.isfinite(values) & (values > 0)]
+        assume(len(set(positive)) == len(positive))
     k = 2.0**power
     base = nca_profile(days, values, method=method)
     scaled = nca_profile(days, values * k, method=method)

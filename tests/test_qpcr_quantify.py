@@ -161,6 +161,44 @@ def test_mixed_replicates_average_the_amplified_wells():
     assert out["flag"] == "1 of 3 replicates not amplified"
 
 
+def test_one_of_three_replicates_is_detected_not_quantifiable():
+    """1 of 3 wells amplified (even well inside the standards): a detection, not a number."""
+    wells = Plate().sample("S", [cq_for(1000), math.nan, math.nan]).wells()
+    out = run(wells, sheet(("S", "S1", 1, 500))).loc["S"]
+    assert (out["n_rep"], out["n_pos"]) == (3, 1)
+    assert out["blq"] and out["detected"] and math.isnan(out["copies_per_ug"])
+    assert "detected, not quantifiable: 1 of 3 replicates amplified (fewer than 2)" in out["flag"]
+    # qpcr.min_positive_replicates: 1 accepts a single amplified well.
+    one = run(wells, sheet(("S", "S1", 1, 500)), min_positive_replicates=1).loc["S"]
+    assert not one["blq"] and one["copies_per_reaction"] == pytest.approx(1000)
+
+
+def test_detection_states():
+    """Not detected, detected below the LLOQ, quantifiable, and a singlicate sample."""
+    wells = (
+        Plate()
+        .sample("none", [math.nan, math.nan, math.nan])
+        .sample("low", [cq_for(5), cq_for(5), cq_for(5)])  # amplified, below the lowest standard
+        .sample("ok", [cq_for(1000), cq_for(1000), cq_for(1000)])
+        .sample("single", [cq_for(1000)])  # run in one well: that well suffices
+        .wells()
+    )
+    table = run(
+        wells,
+        sheet(
+            ("none", "S1", 1, 500),
+            ("low", "S1", 2, 500),
+            ("ok", "S1", 3, 500),
+            ("single", "S1", 4, 500),
+        ),
+    )
+    assert (table.loc["none", "blq"], table.loc["none", "detected"]) == (True, False)
+    assert (table.loc["low", "blq"], table.loc["low", "detected"]) == (True, True)
+    assert "below the lowest standard" in table.loc["low", "flag"]
+    assert (table.loc["ok", "blq"], table.loc["ok", "detected"]) == (False, True)
+    assert not table.loc["single", "blq"]
+
+
 def test_omitted_wells_are_not_replicates():
     wells = Plate().sample("S", [cq_for(1000), cq_for(1000), 20.0], omit={2}).wells()
     out = run(wells, sheet(("S", "S1", 1, 500))).loc["S"]

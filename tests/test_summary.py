@@ -115,9 +115,12 @@ def test_summary_by_dose_hand_worked():
     assert "median" in tmax10["note"] and tmax10["unit"] == "day"
     assert row.loc[("DL2", "auc_0_28"), "unit"] == "copies/ug gDNA*day"
 
-    # Model parameters: converged fits only (S3's doubling time of 100 is left out).
+    # Model parameters: estimable values of converged fits only (S3's doubling time of
+    # 100 from a fit that did not converge is left out and counted).
     dt10 = row.loc[("DL10", "doubling_time")]
     assert (dt10["n"], dt10["source"]) == (1, "model") and dt10["geo_mean"] == pytest.approx(2)
+    assert dt10["n_not_estimable"] == 1
+    assert row.loc[("DL2", "persistence_half_life"), "n_not_estimable"] == 1
     dt2 = row.loc[("DL2", "doubling_time")]
     assert dt2["geo_mean"] == pytest.approx(2.0)  # sqrt(1 * 4)
     assert dt2["geo_cv_pct"] == pytest.approx(100 * math.sqrt(math.exp(math.log(4) ** 2 / 2) - 1))
@@ -227,3 +230,40 @@ def test_persistence_without_sheet_and_custom_months():
     # Day 30 exactly: S1 (to 365), S2 (60), S3 (180), S4 (170) evaluable; all quantifiable
     # at or after day 30 (S1 90, S2 60, S3 180, S4 80).
     assert (row["n_subjects"], row["n_evaluable"], row["n_quantifiable"]) == (4, 4, 4)
+
+
+def test_persistence_km_equals_lifelines():
+    """Kaplan-Meier persistence by dose level against lifelines on the same data: a
+    quantifiable last sample is censored, a non-responder is lost on day 0."""
+    from lifelines import KaplanMeierFitter
+    from lifelines.utils import median_survival_times
+
+    from ckpk.pk.persistence import persistence_km
+
+    days = [0.0, 28.0, 56.0, 90.0, 180.0, 270.0, 365.0, 120.0]
+    censored = [False, False, False, True, False, True, True, False]
+    nca = pd.DataFrame(
+        {
+            "subject_id": [f"S{i}" for i in range(8)],
+            "analyte": "car_copies_per_ug",
+            "persistence_days": days,
+            "persistence_censored": censored,
+        }
+    )
+    levels = {f"S{i}": "DL1" if i < 4 else "DL2" for i in range(8)}
+    table = persistence_km(nca, levels).set_index(["dose_level", "analyte"])
+    row = table.loc[("all", "car_copies_per_ug")]
+    kmf = KaplanMeierFitter().fit(days, [not c for c in censored])
+    assert row["median_days"] == kmf.median_survival_time_
+    ci = median_survival_times(kmf.confidence_interval_)
+    assert row["median_ci_low_days"] == ci.iloc[0, 0]
+    high = ci.iloc[0, 1]
+    assert (math.isinf(high) and math.isnan(row["median_ci_high_days"])) or (
+        row["median_ci_high_days"] == high
+    )
+    for month, day in ((3, 91), (6, 183), (12, 365)):
+        expected = 100 * float(kmf.predict(day))
+        assert row[f"pct_persisting_month_{month}"] == pytest.approx(expected)
+    assert (row["n_subjects"], row["n_lost"], row["n_censored"]) == (8, 5, 3)
+    dl1 = table.loc[("DL1", "car_copies_per_ug")]
+    assert dl1["n_subjects"] == 4 and dl1["n_censored"] == 1

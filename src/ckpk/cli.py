@@ -11,6 +11,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ckpk import __version__
 from ckpk.errors import CkpkError
@@ -143,7 +144,7 @@ def _cmd_summary(args: argparse.Namespace) -> None:
     print(summarise_run(results, report=report if report.is_file() else None))
 
 
-def _add_nca(commands: argparse._SubParsersAction) -> None:
+def _add_nca(commands: Any) -> None:
     from ckpk.pk.parameter_tables import column_help
     from ckpk.pk.parameters import DEFAULT_PARTIAL_AUC_END, NCA_PARAMETERS
 
@@ -183,7 +184,7 @@ def _add_nca(commands: argparse._SubParsersAction) -> None:
     nca.set_defaults(func=_cmd_nca)
 
 
-def _add_fit(commands: argparse._SubParsersAction) -> None:
+def _add_fit(commands: Any) -> None:
     from ckpk.pk.parameter_tables import column_help
     from ckpk.pk.parameters import DEFAULT_PARTIAL_AUC_END, MODEL_PARAMETERS
 
@@ -216,7 +217,7 @@ def _add_fit(commands: argparse._SubParsersAction) -> None:
     fit.set_defaults(func=_cmd_fit)
 
 
-def _add_parameters(commands: argparse._SubParsersAction) -> None:
+def _add_parameters(commands: Any) -> None:
     from ckpk.pk.parameters import DEFAULT_PARTIAL_AUC_END, TABLES
 
     parameters = commands.add_parser(
@@ -240,7 +241,7 @@ def _add_parameters(commands: argparse._SubParsersAction) -> None:
     parameters.set_defaults(func=_cmd_parameters)
 
 
-def _add_simulate(commands: argparse._SubParsersAction) -> None:
+def _add_simulate(commands: Any) -> None:
     sim = commands.add_parser(
         "simulate",
         help="write a simulated CAR T trial (FCS files, qPCR plates, sheets, truth/)",
@@ -265,7 +266,7 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
     sim.set_defaults(func=_cmd_simulate)
 
 
-def _add_summary(commands: argparse._SubParsersAction) -> None:
+def _add_summary(commands: Any) -> None:
     summary = commands.add_parser(
         "summary",
         help="print the lab's summary of a finished run (files used and rejected, PK)",

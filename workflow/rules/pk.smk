@@ -68,6 +68,11 @@ rule pk_summary:
             caption="../report/persistence_by_dose.rst",
             category="PK",
         ),
+        persistence_km=report(
+            str(RESULTS / "pk" / "persistence_km.tsv"),
+            caption="../report/persistence_km.rst",
+            category="PK",
+        ),
     params:
         end=config["nca"]["partial_auc_end"],  # names the partial AUC column it reads
     log:

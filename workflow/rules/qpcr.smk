@@ -34,6 +34,7 @@ rule qpcr_quantify:
         acceptance=config["qpcr"]["acceptance"],
         cq_range=(config["qpcr"]["plausible_cq"]["min"], config["qpcr"]["plausible_cq"]["max"]),
         max_unzipped_mb=config["qpcr"]["max_unzipped_mb"],
+        min_positive_replicates=config["qpcr"]["min_positive_replicates"],
     log:
         str(LOGS / "qpcr_quantify.log"),
     script:

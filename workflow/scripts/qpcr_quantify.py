@@ -32,6 +32,7 @@ result = run_qpcr(
     plot_dir=sm.output.plots,
     cq_range=tuple(sm.params.cq_range),
     max_unzipped_mb=sm.params.max_unzipped_mb,
+    min_positive_replicates=sm.params.min_positive_replicates,
 )
 out = sm.output
 write_tsv(result.wells, out.wells, columns=WELL_COLUMNS + WELL_EXTRA_COLUMNS, sort_by=WELL_SORT_BY)

@@ -7,6 +7,7 @@ assay stages (flow, qPCR) and the PK stages (NCA, model fit), and the input form
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -149,19 +150,31 @@ def _flow_rows(car_t: pd.DataFrame, known: set[str]) -> list[dict]:
     return rows
 
 
+def combine_repeats(copies: pd.Series, blq: pd.Series) -> tuple[float, bool]:
+    """One concentration from a sample's repeats on several plates: (value, blq).
+
+    The median of every repeat, a BLQ repeat ranking below all quantifiable ones; when
+    the median is, or averages in, a BLQ repeat the sample is BLQ. So a BLQ repeat is
+    never dropped: one quantifiable repeat out of two does not overrule a BLQ one, two
+    out of three do (averaging only the quantifiable repeats, as before, biased high).
+    """
+    is_blq = blq.astype(bool).to_numpy()
+    values = np.sort(copies.astype(float).to_numpy()[~is_blq])
+    ranked = [(True, math.nan)] * int(is_blq.sum()) + [(False, v) for v in values]
+    n = len(ranked)
+    middle = ranked[(n - 1) // 2 : n // 2 + 1]
+    if any(b for b, _ in middle):
+        return math.nan, True
+    return float(np.mean([v for _, v in middle])), False
+
+
 def _qpcr_rows(transgene: pd.DataFrame, known: set[str], plate_files: dict[str, str]) -> list[dict]:
     usable = transgene[transgene["subject_id"].astype(str).isin(known) & transgene["blq"].notna()]
     rows = []
     for (subject, day), repeats in usable.groupby(["subject_id", "day"], sort=True):
-        # A sample run on several plates (a repeat) gives one concentration: the mean of
-        # the quantifiable repeats; BLQ only when every repeat is BLQ.
         sources = "; ".join(sorted({plate_files.get(p, str(p)) for p in repeats["plate"]}))
         lloq = repeats["lloq_copies_per_ug"].astype(float).min()
-        quantified = repeats[~repeats["blq"].astype(bool)]
-        if len(quantified):
-            value, blq = float(quantified["copies_per_ug"].astype(float).mean()), False
-        else:
-            value, blq = np.nan, True
+        value, blq = combine_repeats(repeats["copies_per_ug"], repeats["blq"])
         rows.append(
             {
                 "subject_id": str(subject),

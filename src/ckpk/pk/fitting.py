@@ -14,8 +14,15 @@
   finished with Tmax held on that day and accepted when moving Tmax either way lowers
   the likelihood (:func:`fit_model`).
 * Model choice (:func:`choose_model`): the full model and the reduced one (Fb = 0) are
-  both fitted and the smaller AIC wins, a tie keeping the reduced one; the full model is
-  only tried with at least :data:`FULL_MODEL_MIN_OBS` observations.
+  both fitted and the smaller AICc wins, a tie keeping the reduced one. AICc, Akaike's
+  criterion with the small-sample correction 2k(k+1)/(n−k−1) (Hurvich & Tsai 1989,
+  Biometrika 76:297; Burnham & Anderson 2002, Model Selection and Multimodel Inference,
+  §2.4), because plain AIC favours the 7-parameter model on profiles of 10–15 samples.
+  A model is fitted only with n ≥ k + 2 observations (k parameters including σ), so that
+  AICc is finite and at least one residual degree of freedom is left beyond σ; the full
+  model is tried only with at least :data:`MIN_PERSISTENCE_SAMPLES` quantifiable samples
+  in the persistence phase (more than :data:`PERSISTENCE_PHASE_AFTER_PEAK` days after the
+  observed peak): without them the data hold no second phase to estimate.
 """
 
 from __future__ import annotations
@@ -36,8 +43,17 @@ from ckpk.pk.likelihood import (
     neg_log_likelihood,
 )
 
-#: Fewest observations (quantifiable + BLQ) for the full, two-phase model (7 parameters).
-FULL_MODEL_MIN_OBS = 8
+#: Fewest observations (quantifiable + BLQ) for a model of k parameters: k + 2.
+MIN_OBS_MARGIN = 2
+#: Fewest observations for the full, two-phase model (7 parameters).
+FULL_MODEL_MIN_OBS = IDX_FULL.size + MIN_OBS_MARGIN
+#: Fewest observations for the reduced model (5 parameters).
+REDUCED_MODEL_MIN_OBS = IDX_REDUCED.size + MIN_OBS_MARGIN
+#: The persistence phase: quantifiable samples later than this many days after the
+#: observed peak. At the published α of 0.16/d a single-phase decline has fallen about
+#: 90-fold in 28 days; what is still quantifiable then is what a second phase describes.
+PERSISTENCE_PHASE_AFTER_PEAK = 28.0
+MIN_PERSISTENCE_SAMPLES = 2
 #: Bounds of the residual SD on the log scale. The floor stops a model that passes
 #: through every point from claiming infinite likelihood (σ → 0); 0.05 ≈ 5 % CV, below any
 #: qPCR or flow assay's repeatability.
@@ -59,6 +75,7 @@ class Fit:
     message: str
     at_bound: list[str]
     corner: bool = False  # Tmax sits exactly on a sampling day (see fit_model)
+    n: int = 0  # observations the likelihood used
 
     @property
     def k(self) -> int:
@@ -67,6 +84,13 @@ class Fit:
     @property
     def aic(self) -> float:
         return 2.0 * self.nll + 2.0 * self.k
+
+    @property
+    def aicc(self) -> float:
+        """AIC with the small-sample correction (Hurvich & Tsai 1989); needs n > k + 1."""
+        if self.n <= self.k + 1:
+            return math.inf
+        return self.aic + 2.0 * self.k * (self.k + 1) / (self.n - self.k - 1)
 
 
 def parameter_bounds(data: ProfileData) -> np.ndarray:
@@ -230,11 +254,30 @@ def fit_model(data: ProfileData, full: bool, bounds: np.ndarray, starts: list[np
             moved = theta.copy()
             moved[1] += step
             stationary &= neg_log_likelihood(moved, data, full)[0] >= nll - 1e-9
-    return Fit(theta, nll, full, success or stationary, message, at_bound, corner)
+    return Fit(theta, nll, full, success or stationary, message, at_bound, corner, data.n)
+
+
+def persistence_samples(data: ProfileData) -> int:
+    """Quantifiable samples in the persistence phase (see the module doc)."""
+    t_peak = float(data.t_q[np.argmax(data.y_q)])
+    return int(np.count_nonzero(data.t_q > t_peak + PERSISTENCE_PHASE_AFTER_PEAK))
+
+
+def _why_not_full(data: ProfileData) -> str:
+    if data.n < FULL_MODEL_MIN_OBS:
+        return f"{data.n} observations < {FULL_MODEL_MIN_OBS} for its 7 parameters"
+    late = persistence_samples(data)
+    if late < MIN_PERSISTENCE_SAMPLES:
+        return (
+            f"{late} quantifiable sample(s) more than {PERSISTENCE_PHASE_AFTER_PEAK:g} days "
+            f"after the peak (< {MIN_PERSISTENCE_SAMPLES}): no persistence phase to estimate"
+        )
+    return ""
 
 
 def choose_model(data: ProfileData, reduced: str, flags: list[str]) -> Fit:
-    """The full or reduced model by AIC (``reduced``: ``aic``, ``never`` or ``always``).
+    """The full or reduced model by AICc (``reduced``: ``aic``, ``never`` or ``always``;
+    ``aic`` keeps its historical name and means the information-criterion choice).
 
     Appends to ``flags`` why the reduced model was chosen or the full one not tried.
     """
@@ -244,21 +287,19 @@ def choose_model(data: ProfileData, reduced: str, flags: list[str]) -> Fit:
     if reduced != "never":
         fits.append(fit_model(data, False, limits, points))
     if reduced != "always":
-        if data.n >= FULL_MODEL_MIN_OBS:
-            fits.append(fit_model(data, True, limits, points))
+        why = _why_not_full(data) if reduced == "aic" else ""
+        if why:
+            flags.append(f"full model not tried: {why}; reduced model (fb = 0)")
         else:
-            flags.append(
-                f"full model not tried: {data.n} observations < {FULL_MODEL_MIN_OBS}; "
-                "reduced model (fb = 0)"
-            )
+            fits.append(fit_model(data, True, limits, points))
     if not fits:
         fits.append(fit_model(data, False, limits, points))
     # Reduced first, so that a tie (within 1e-6) keeps the simpler model.
-    fit = min(fits, key=lambda f: (round(f.aic, 6), f.k))
+    fit = min(fits, key=lambda f: (round(f.aicc, 6), f.k))
     if len(fits) == 2 and not fit.full:
         other = fits[1]
         flags.append(
-            f"reduced model (fb = 0) chosen by AIC ({fit.aic:.2f} vs full {other.aic:.2f})"
+            f"reduced model (fb = 0) chosen by AICc ({fit.aicc:.2f} vs full {other.aicc:.2f})"
         )
     return fit
 

@@ -14,21 +14,38 @@ have a module each:
   parameters ``log Cmax, log Tmax, log(foldx − 1), log α, logit(β/α), logit Fb, log σ``;
 * :mod:`ckpk.pk.fitting`: deterministic multi-start bounded search, the likelihood
   corner at Tmax on a sampling day, and the model choice: the *full* model (6 curve
-  parameters + σ) against a *reduced* one with ``Fb = 0`` (4 + σ), the smaller AIC
-  winning (``model`` column; a tie keeps the reduced one). When the reduced model wins,
-  ``fb`` is 0 and ``beta``/``persistence_half_life`` are empty: the data (short
-  follow-up, or a tail below the LLOQ) do not support a second phase;
+  parameters + σ) against a *reduced* one with ``Fb = 0`` (4 + σ), the smaller AICc
+  winning (``model`` column; a tie keeps the reduced one), each tried only with n ≥ k + 2
+  observations and the full one only with quantifiable samples in the persistence
+  phase. When the reduced model wins, ``fb`` is 0 and ``beta``/``persistence_half_life``
+  are empty: the data (short follow-up, or a tail below the LLOQ) do not support a second
+  phase;
 * :mod:`ckpk.pk.standard_errors`: the ``*_se`` columns (observed information, delta
   method, degrees-of-freedom correction);
 * :mod:`ckpk.pk.parameters`: the columns of ``pk/model_fits.tsv``.
 
-Identifiability rules (``converged`` false, a reason in ``flags``, never an exception)
--------------------------------------------------------------------------------------
-no quantifiable observation (non-responder); fewer than :data:`MIN_QUANTIFIABLE`
-quantifiable observations; fewer observations than reduced-model parameters; no rise
-before the observed peak; no decline after it (this covers flat profiles). A search that
-ends neither at a stationary point nor at an accepted corner is ``converged`` false
-with the optimiser's message.
+Honest numbers: nothing the data cannot tell is reported
+-------------------------------------------------------
+No fit at all (``converged`` false, every value empty, the reason in ``flags``): no
+quantifiable observation (non-responder); fewer than :data:`MIN_QUANTIFIABLE`
+quantifiable observations; fewer than k + 2 observations for the simplest model; no
+observation before the observed peak; no decline after it (this covers flat profiles);
+a search that ends neither at a stationary point nor at an accepted corner.
+
+A fitted model reports only what the data determine. A parameter is left empty, with
+the reason in ``flags``, when (:func:`_not_estimable`):
+
+* only BLQ samples precede the first quantifiable one: the rise is unseen, so Cmax,
+  Tmax and foldx lie on a ridge of the likelihood (any earlier, higher peak with a larger
+  expansion fits as well; a BLQ sample at its LLOQ is not "a rise");
+* it sits on a bound of the search;
+* the information matrix is singular or nearly so along it
+  (:func:`ckpk.pk.standard_errors.unidentified`).
+
+Derived quantities follow their inputs (:data:`DEPENDS_ON`): ρ and the doubling time need
+foldx and Tmax, the half-lives α and β, the model AUC every curve parameter but β (whose
+effect over four weeks is a few % at most). ``converged``
+true therefore means: the optimiser converged, and every value reported is estimable.
 
 Quality flags (``converged`` stays true; the flags tell the analyst what to distrust):
 model Cmax above 3 × the highest reading (peak between samples); residual SD above 1
@@ -47,7 +64,14 @@ import pandas as pd
 
 from ckpk.cells import boolean
 from ckpk.pk.concentrations import ANALYTE_UNITS, validate_concentrations
-from ckpk.pk.fitting import FULL_MODEL_MIN_OBS, SIGMA_BOUNDS, Fit, bound_text, choose_model
+from ckpk.pk.fitting import (
+    FULL_MODEL_MIN_OBS,
+    REDUCED_MODEL_MIN_OBS,
+    SIGMA_BOUNDS,
+    Fit,
+    bound_text,
+    choose_model,
+)
 from ckpk.pk.kinetics import SteinParameters, stein_auc
 from ckpk.pk.likelihood import (
     BLQ_HANDLING,
@@ -63,11 +87,12 @@ from ckpk.pk.parameters import (
     MODEL_PARAMETERS,
     empty_row,
     estimate_names,
+    format_day,
     model_fit_columns,
     partial_auc_column,
     result_columns,
 )
-from ckpk.pk.standard_errors import standard_errors
+from ckpk.pk.standard_errors import free_hessian_of, ridge_quantities, standard_errors
 
 __all__ = [
     "BLQ_HANDLING",
@@ -97,6 +122,17 @@ MAX_RELATIVE_SE = 0.5
 MODEL_FIT_COLUMNS: list[str] = model_fit_columns()
 MODEL_COLUMN_DOC: dict[str, str] = column_help(MODEL_PARAMETERS)
 
+#: Transformed parameter → the reported estimate it is (from the registry).
+REPORTED = {p.theta: p.column for p in MODEL_PARAMETERS if p.theta}
+#: Quantities that transform one estimate, empty whenever it is (from the registry).
+SAME_AS = {p.column: p.same_as for p in MODEL_PARAMETERS if p.same_as}
+#: Quantities computed from several estimates ("{end}" in the partial-AUC column), empty
+#: when one they need sits on a bound or is hidden by an unseen rise. (Along a ridge of
+#: the likelihood each quantity is judged by how much the ridge moves it, see
+#: :func:`ckpk.pk.standard_errors.ridge_quantities`.)
+DEPENDS_ON = {p.column: p.needs for p in MODEL_PARAMETERS if p.needs}
+RIDGE = "the likelihood is flat along it"
+
 
 def _identifiability(data: ProfileData) -> list[str]:
     """Reasons why this profile cannot be fitted (empty when it can)."""
@@ -110,13 +146,16 @@ def _identifiability(data: ProfileData) -> list[str]:
         reasons.append(
             f"too few quantifiable observations ({n_q} < {MIN_QUANTIFIABLE}) to fit the model"
         )
-    elif data.n < IDX_REDUCED.size:
-        reasons.append(f"too few observations ({data.n}) for {IDX_REDUCED.size} parameters")
+    elif data.n < REDUCED_MODEL_MIN_OBS:
+        reasons.append(
+            f"too few observations ({data.n} < {REDUCED_MODEL_MIN_OBS}: the simplest model has "
+            f"{IDX_REDUCED.size} parameters and needs 2 observations more)"
+        )
     peak = float(np.max(data.y_q))
     t_peak = float(data.t_q[np.argmax(data.y_q)])  # first day of the maximum
     t, y, _ = data.in_day_order()
-    if not np.any((t < t_peak) & (y < peak)):
-        reasons.append("no rise observed before the peak (expansion not identifiable)")
+    if not np.any(t < t_peak):
+        reasons.append("no rise observed before the peak (no observation before it)")
     if not np.any((t > t_peak) & (y < peak)):
         reasons.append("no decline observed after the peak (contraction not identifiable)")
     return reasons
@@ -192,17 +231,59 @@ def fit_profile(
 
 
 def _fit_flags(fit: Fit, data: ProfileData, p: SteinParameters) -> list[str]:
-    """What the search itself says: no convergence, estimates on a bound, a corner."""
+    """What the search itself says: no convergence; estimates on a bound (only when it did
+    not converge: otherwise they are reported as not estimable)."""
     flags = []
     if not fit.success:
         flags.append(f"optimizer did not converge: {fit.message}")
-    if fit.at_bound:
-        flags.append("estimate at its bound: " + ", ".join(bound_text(fit, data)))
-    if fit.corner:
-        flags.append(
-            f"Tmax falls on the sampling day {p.tmax:g} (likelihood corner): no tmax_se, "
-            "other SEs treat Tmax as known"
-        )
+        if fit.at_bound:
+            flags.append("estimate at its bound: " + ", ".join(bound_text(fit, data)))
+    return flags
+
+
+def _not_estimable(
+    fit: Fit, data: ProfileData, censored_view: ProfileData, ridge: list[str], end: float
+) -> dict[str, str]:
+    """Reported estimate → why the data cannot determine it (see the module doc)."""
+    out: dict[str, str] = {}
+    t_peak = float(censored_view.t_q[np.argmax(censored_view.y_q)])
+    if not np.any(censored_view.t_q < t_peak):
+        why = f"only BLQ samples before day {t_peak:g}: the rise is not seen"
+        for name in ("cmax", "tmax", "foldx"):
+            out[name] = why
+    bounds = dict(zip(fit.at_bound, bound_text(fit, data), strict=True))
+    for theta_name, text in bounds.items():
+        out.setdefault(REPORTED[theta_name], text)
+    for name in ridge:
+        out.setdefault(name, RIDGE)
+    if not fit.full:
+        out.pop("beta", None), out.pop("fb", None)  # fixed by the reduced model, not estimated
+    return out
+
+
+def _blank(result: dict[str, object], missing: dict[str, str], end: float) -> list[str]:
+    """Empty what cannot be estimated and what follows from it; the flags saying so."""
+    follows = []
+    for derived, needs in DEPENDS_ON.items():
+        name = derived.replace("{end}", format_day(end))
+        lost = [n for n in needs if n in missing and missing[n] != RIDGE]
+        if lost and name not in missing:
+            follows.append(name)
+    for derived, source in SAME_AS.items():
+        if (source in missing or source in follows) and derived not in missing:
+            follows.append(derived)
+    for name in [*missing, *follows]:
+        result[name] = np.nan
+        if f"{name}_se" in result:
+            result[f"{name}_se"] = np.nan
+    if not missing:
+        return []
+    by_reason: dict[str, list[str]] = {}
+    for name, why in missing.items():
+        by_reason.setdefault(why, []).append(name)
+    flags = [f"not estimable: {', '.join(names)} ({why})" for why, names in by_reason.items()]
+    if follows:
+        flags.append(f"empty as they need those: {', '.join(follows)}")
     return flags
 
 
@@ -217,12 +298,22 @@ def _result(
         # this by the n - k degrees of freedom left after k parameters.
         sigma *= math.sqrt(data.n / (data.n - fit.k))
     flags = flags + _fit_flags(fit, data, p)
-    se, se_flag = standard_errors(fit, data, end)
+    if not fit.success:
+        # A search that merely stopped supports none of its numbers.
+        return {**_empty_result(flags, 0, 0, end), "model": "full" if fit.full else "reduced"}
+    hessian = free_hessian_of(fit, data)
+    se, se_flag = standard_errors(fit, data, end, hessian)
+    ridge = ridge_quantities(fit, data, end, hessian)
+    missing = _not_estimable(fit, data, censored_view, ridge, end)
     if se_flag:
         flags.append(se_flag)
-    flags.extend(_quality_flags(p, sigma, fit, censored_view, se, end))
+    if fit.corner and "tmax" not in missing:
+        flags.append(
+            f"Tmax falls on the sampling day {p.tmax:g} (likelihood corner): no tmax_se, "
+            "other SEs treat Tmax as known"
+        )
     result: dict[str, object] = {
-        "converged": fit.success,
+        "converged": True,
         "cmax": p.cmax,
         "tmax": p.tmax,
         "rho": p.rho,
@@ -232,7 +323,7 @@ def _result(
         "fb": p.fb,
         partial_auc_column(end): stein_auc(p, 0.0, end),
         "aic": fit.aic,
-        "flags": "; ".join(flags),
+        "aicc": fit.aicc,
         "foldx": p.foldx,
         "sigma": sigma,
         "contraction_half_life": p.contraction_half_life,
@@ -243,16 +334,30 @@ def _result(
         fixed = not fit.full and name in ("beta", "fb")
         fixed |= fit.corner and name == "tmax"
         result[f"{name}_se"] = np.nan if fixed else float(value_se)
+    if "sigma" in missing:
+        # Residual SD on its floor: the model passes through the data and no residual
+        # variation is left to measure uncertainty with.
+        for name in estimate_names(end):
+            result[f"{name}_se"] = np.nan
+    flags.extend(_blank(result, missing, end))
+    flags.extend(_quality_flags(p, sigma, fit, censored_view, se, end, missing))
+    result["flags"] = "; ".join(flags)
     return result
 
 
 def _quality_flags(
-    p: SteinParameters, sigma: float, fit: Fit, data: ProfileData, se: np.ndarray, end: float
+    p: SteinParameters,
+    sigma: float,
+    fit: Fit,
+    data: ProfileData,
+    se: np.ndarray,
+    end: float,
+    missing: Mapping[str, str],
 ) -> list[str]:
-    """Warnings a PK analyst needs before trusting a converged fit."""
+    """Warnings a PK analyst needs before trusting a converged fit (on reported values)."""
     flags = []
     observed_peak = math.exp(float(np.max(data.y_q)))
-    if p.cmax > MAX_CMAX_RATIO * observed_peak:
+    if "cmax" not in missing and p.cmax > MAX_CMAX_RATIO * observed_peak:
         flags.append(
             f"model Cmax is {p.cmax / observed_peak:.1f} x the highest reading: the peak "
             "falls between samples and is poorly determined"
@@ -267,6 +372,7 @@ def _quality_flags(
         name
         for name, value, value_se in zip(estimate_names(end), values, se, strict=True)
         if (fit.full or name not in ("beta", "fb"))
+        and name not in missing
         and math.isfinite(value_se)
         and value_se > MAX_RELATIVE_SE * abs(value)
     ]

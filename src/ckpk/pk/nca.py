@@ -120,7 +120,7 @@ NCA_COLUMN_DOC: dict[str, str] = column_help(NCA_PARAMETERS)
 
 # The columns each reason leaves empty, named at the head of its flag (a test checks that
 # each is a registry column).
-ALL_BLQ_EMPTY = ("tmax", "tlast", "persistence_days", "lambda_z", "half_life")
+ALL_BLQ_EMPTY = ("tmax", "tlast", "lambda_z", "half_life")
 AUC_EMPTY = ("auclast", "aucall", "aucinf_obs")
 HALF_LIFE_EMPTY = ("lambda_z", "half_life", "aucinf_obs")
 # subject_id, dose_level, analyte, unit: what names a profile rather than results from it.
@@ -175,9 +175,14 @@ def _observed_and_areas(row: dict, v: np.ndarray, d: np.ndarray, method: str) ->
     row["tmax"] = calc_tmax(v, d)
     row["tlast"] = calc_tlast(v, d)
     row["clast"] = calc_clast_obs(v, d)
+    # Persistence is time to loss of quantifiable cells: a last sample still quantifiable
+    # only says "at least this long" (censored), and a non-responder persisted 0 days.
     row["persistence_days"] = row["tlast"]
+    row["persistence_censored"] = bool(row["tlast"] == d.max())
     if math.isnan(row["tmax"]):
         flags.append(f"{', '.join(ALL_BLQ_EMPTY)}: all samples BLQ")
+        row["persistence_days"] = 0.0
+        flags.append("persistence_days: 0, no quantifiable sample (non-responder)")
 
     auclast = calc_auc(v, d, method, "AUClast")
     aucall = calc_auc(v, d, method, "AUCall")

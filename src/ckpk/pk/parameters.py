@@ -61,6 +61,9 @@ class Parameter:
     source: str = ""  # the rule's authority: a PKNCA function, a paper, docs/rules.md
     interval: bool = False  # over [0, END] (PKNCA interval with CDISC PPSTINT/PPENINT)
     label: bool = False  # names the profile (subject, analyte, ...) rather than a result
+    theta: str = ""  # model: the likelihood's transformed parameter this estimate is
+    same_as: str = ""  # model: the estimate this one transforms (empty whenever it is)
+    needs: tuple[str, ...] = ()  # model: the estimates this one is computed from
 
     def name(self, end: float = DEFAULT_PARTIAL_AUC_END) -> str:
         """The column name for a partial AUC ending on day ``end``."""
@@ -145,8 +148,16 @@ NCA_PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "persistence_days",
         _DAY,
-        "persistence: Tlast, the last day with a quantifiable level",
+        "persistence: Tlast, the last day with a quantifiable level; 0 for a subject "
+        "without any (non-responder, flagged)",
         source="docs/rules.md",
+    ),
+    Parameter(
+        "persistence_censored",
+        UnitKind.BOOLEAN,
+        "`true` when the last sample is still quantifiable: the cells persist at least "
+        "`persistence_days` (right-censored time to loss)",
+        source="docs/rules.md; Kaplan & Meier 1958",
     ),
     Parameter(
         "n_obs", _COUNT, "samples used: non-missing, day ≥ 0, BLQ included", source="docs/rules.md"
@@ -216,22 +227,36 @@ _REDUCED_EMPTY = "; empty for the reduced model"
 
 #: The model's estimates with a standard error column ``<name>_se``, in column order.
 MODEL_ESTIMATES: tuple[Parameter, ...] = (
-    Parameter("cmax", _U, "model peak level", source=_STEIN),
-    Parameter("tmax", _DAY, "model day of the peak", source=_STEIN),
+    Parameter("cmax", _U, "model peak level", source=_STEIN, theta="log_cmax"),
+    Parameter("tmax", _DAY, "model day of the peak", source=_STEIN, theta="log_tmax"),
     Parameter(
         "foldx",
         UnitKind.UNITLESS,
         "fold expansion from day 0 (level Cmax / foldx) to the peak",
         source=_STEIN,
+        theta="log_foldx_m1",
     ),
-    Parameter("rho", _RATE, "expansion rate constant ln(foldx) / Tmax", source=_STEIN),
-    Parameter("alpha", _RATE, "contraction rate constant", source=_STEIN),
-    Parameter("beta", _RATE, "persistence rate constant" + _REDUCED_EMPTY, source=_STEIN),
+    Parameter(
+        "rho",
+        _RATE,
+        "expansion rate constant ln(foldx) / Tmax",
+        source=_STEIN,
+        needs=("foldx", "tmax"),
+    ),
+    Parameter("alpha", _RATE, "contraction rate constant", source=_STEIN, theta="log_alpha"),
+    Parameter(
+        "beta",
+        _RATE,
+        "persistence rate constant" + _REDUCED_EMPTY,
+        source=_STEIN,
+        theta="logit_beta_ratio",
+    ),
     Parameter(
         "fb",
         UnitKind.FRACTION,
         "fraction of Cmax in the persistence phase (0–1); 0 for the reduced model",
         source=_STEIN,
+        theta="logit_fb",
     ),
     Parameter(
         PARTIAL_AUC,
@@ -239,6 +264,9 @@ MODEL_ESTIMATES: tuple[Parameter, ...] = (
         "model AUC from day 0 to `nca.partial_auc_end`, exact integral of the curve",
         source=_STEIN,
         interval=True,
+        # Not β: the persistence phase holds ~1 % of Cmax (Fb), and β changes its area
+        # over the first weeks by a few % of the AUC at most.
+        needs=("cmax", "tmax", "foldx", "alpha", "fb"),
     ),
 )
 _ESTIMATE = {p.column: p for p in MODEL_ESTIMATES}
@@ -260,15 +288,19 @@ MODEL_PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "converged",
         UnitKind.BOOLEAN,
-        "`true` when the fit reached a likelihood maximum; `false` with the reason in `flags` "
-        "(e.g. all BLQ: non-responder; fewer than 4 quantifiable samples; no rise before or no "
-        "decline after the peak)",
+        "`true` when the fit reached a likelihood maximum and every value reported is "
+        "estimable (a value the data cannot determine is empty, with the reason in `flags`); "
+        "`false`, every value empty, with the reason in `flags` (e.g. all BLQ: non-responder; "
+        "fewer than 4 quantifiable or 7 samples in all; no observation before or no decline "
+        "after the peak; the search did not converge)",
         source=_FIT,
     ),
     _ESTIMATE["cmax"],
     _ESTIMATE["tmax"],
     _ESTIMATE["rho"],
-    Parameter("doubling_time", _DAY, "expansion doubling time ln 2 / ρ", source=_STEIN),
+    Parameter(
+        "doubling_time", _DAY, "expansion doubling time ln 2 / ρ", source=_STEIN, same_as="rho"
+    ),
     _ESTIMATE["alpha"],
     _ESTIMATE["beta"],
     _ESTIMATE["fb"],
@@ -283,9 +315,10 @@ MODEL_PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "flags",
         _TEXT,
-        "reasons and warnings, separated by semicolons: model chosen, estimates at a bound, "
-        "Tmax on a sampling day, peak between samples, poor fit, poorly determined "
-        "(SE > 50 %) estimates",
+        "reasons and warnings, separated by semicolons: model chosen, estimates the data "
+        "cannot determine (left empty, with why) and what follows from them, Tmax on a "
+        "sampling day, peak between samples, poor fit, poorly determined (SE > 50 %) "
+        "estimates",
         source=_FIT,
     ),
     _ESTIMATE["foldx"],
@@ -295,16 +328,29 @@ MODEL_PARAMETERS: tuple[Parameter, ...] = (
         "residual SD on the natural-log scale (about the CV of a reading), corrected for "
         "degrees of freedom: σ_ML · √(n / (n − k))",
         source=_FIT,
+        theta="log_sigma",
     ),
-    Parameter("contraction_half_life", _DAY, "ln 2 / α", source=_STEIN),
-    Parameter("persistence_half_life", _DAY, "ln 2 / β" + _REDUCED_EMPTY, source=_STEIN),
+    Parameter("contraction_half_life", _DAY, "ln 2 / α", source=_STEIN, same_as="alpha"),
+    Parameter(
+        "persistence_half_life",
+        _DAY,
+        "ln 2 / β" + _REDUCED_EMPTY,
+        source=_STEIN,
+        same_as="beta",
+    ),
     Parameter("n_obs", _COUNT, "samples used: quantifiable + BLQ, day ≥ 0", source=_FIT),
     Parameter("n_blq", _COUNT, "of which BLQ", source=_FIT),
     Parameter(
         "model",
         _TEXT,
-        "`full` (two-phase decline) or `reduced` (Fb = 0, one-phase decline), chosen by AIC",
+        "`full` (two-phase decline) or `reduced` (Fb = 0, one-phase decline), chosen by AICc",
         source=_FIT,
+    ),
+    Parameter(
+        "aicc",
+        UnitKind.UNITLESS,
+        "AICc = AIC + 2k(k+1)/(n−k−1), the small-sample criterion that chose the model",
+        source="Hurvich & Tsai 1989; Burnham & Anderson 2002",
     ),
     *(_standard_error(p) for p in MODEL_ESTIMATES),
     Parameter(

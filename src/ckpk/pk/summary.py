@@ -20,7 +20,9 @@ Rules (stated once here and in the column docs)
   ``n_geo`` the positive ones used by the geometric statistics.
 * Tmax is conventionally summarised by median and range; its geometric statistics are
   still given (``note`` says so) because the column set is the same for every row.
-* Model-based parameters come from converged fits only.
+* Only values the data could determine are summarised: an empty cell (a model
+  parameter the fit could not estimate, a fit that did not converge, an NCA value a rule
+  could not give) is left out and counted in ``n_not_estimable``.
 * A subject missing from the subject sheet is summarised under dose level ``unknown``
   rather than silently left out.
 """
@@ -50,6 +52,7 @@ SUMMARY_COLUMNS = [
     "min",
     "max",
     # more
+    "n_not_estimable",
     "n_geo",
     "unit",
     "source",
@@ -60,13 +63,14 @@ SUMMARY_COLUMN_DOC: dict[str, str] = {
     "dose_level": "dose level from the subject sheet (unknown: subject not in the sheet)",
     "analyte": "analyte of the concentrations table",
     "parameter": "cmax, tmax, auc_0_28 (auc_0_END), persistence_days (NCA); doubling_time, "
-    "contraction_half_life, persistence_half_life (model, converged fits only)",
+    "contraction_half_life, persistence_half_life (model, estimable values only)",
     "n": "number of finite values summarised by median/min/max",
     "geo_mean": "geometric mean exp(mean(ln x)) over the n_geo positive values",
     "geo_cv_pct": "geometric CV % 100*sqrt(exp(s^2)-1), s = SD of ln x (ddof 1)",
     "median": "median of the n values",
     "min": "smallest of the n values",
     "max": "largest of the n values",
+    "n_not_estimable": "subjects of the group whose value is empty (not estimable), left out",
     "n_geo": "number of positive values used by geo_mean and geo_cv_pct",
     "unit": "unit of the parameter",
     "source": "nca or model",
@@ -157,6 +161,11 @@ def natural_key(text: object) -> tuple:
     return (1, 0.0, tuple((0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts)))
 
 
+def dose_levels_of(subjects: pd.DataFrame | None) -> dict[str, str]:
+    """Subject → dose level of the subject sheet (``unknown`` where it is empty)."""
+    return _dose_map(subjects)
+
+
 def _dose_map(subjects: pd.DataFrame | None) -> dict[str, str]:
     if subjects is None or subjects.empty or "subject_id" not in subjects.columns:
         return {}
@@ -196,16 +205,24 @@ def _units(nca: pd.DataFrame, fits: pd.DataFrame) -> dict[str, str]:
 def _by_source(
     nca: pd.DataFrame, fits: pd.DataFrame, doses: dict[str, str]
 ) -> dict[str, pd.DataFrame]:
-    """Each source table with its dose levels; of the model, converged fits only."""
+    """Each source table with its dose levels (empty cells are not estimable values)."""
     prepared: dict[str, pd.DataFrame] = {}
     for name, table in {"nca": nca, "model": fits}.items():
         if table is None or table.empty or "subject_id" not in table.columns:
             prepared[name] = pd.DataFrame(columns=["subject_id", "analyte", "dose_level"])
             continue
         table = _with_dose(table, doses)
-        if name == "model":
-            ok = booleans(table["converged"]) if "converged" in table.columns else False
-            table = table[ok]
+        if name == "model" and "converged" in table.columns:
+            # A fit that did not converge supports none of its numbers (ckpk writes them
+            # empty; a table from elsewhere might not).
+            table = table.copy()
+            failed = ~booleans(table["converged"])
+            value_columns = [
+                c
+                for c in table.columns
+                if c not in ("subject_id", "analyte", "dose_level", "converged")
+            ]
+            table.loc[failed, value_columns] = np.nan
         prepared[name] = table
     return prepared
 
@@ -247,12 +264,14 @@ def summary_by_dose(
             if dose != pooled_label:
                 selected &= table["dose_level"] == dose
             values = table.loc[selected, parameter] if parameter in table.columns else []
+            numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
             rows.append(
                 {
                     "dose_level": dose,
                     "analyte": analyte,
                     "parameter": parameter,
                     **geometric_stats(values),
+                    "n_not_estimable": int(numbers.isna().sum()),
                     "unit": unit_template.format(unit=units.get(analyte, "")),
                     "source": source,
                     "note": _TMAX_NOTE if parameter == "tmax" else "",

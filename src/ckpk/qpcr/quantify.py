@@ -13,11 +13,17 @@ target; omitted wells are left out of everything, including ``n_rep``):
    (a few copies per reaction) the result is below the LLOQ anyway, while above it a
    missing replicate is a failed well, which a zero would bias. Such a sample (some
    replicates not amplified yet the mean at or above the LLOQ) is flagged.
-3. **No amplification**: ``n_pos`` 0 → ``blq`` true, copies empty.
-4. **Range**: a mean below the lowest standard in the fit (the LLOQ) → ``blq`` true and
-   copies empty (no extrapolation; the extrapolated reading stays in
-   ``copies_per_reaction_reading``). Above the highest standard → the value is kept
-   and flagged.
+3. **Detection**: ``detected`` is true when any replicate amplified. No amplification
+   (``n_pos`` 0) → not detected, ``blq`` true, copies empty.
+4. **Quantifiable**: a sample is quantified only when at least ``min_positive_replicates``
+   replicates amplified (default 2, ``qpcr.min_positive_replicates``; a sample run in
+   fewer wells needs all of them) and their mean lies within the standards. Fewer
+   amplified replicates, or a mean below the lowest standard in the fit (the LLOQ), give
+   **detected, not quantifiable** (DNQ): ``detected`` true, ``blq`` true, copies empty and
+   a flag saying which (no extrapolation; the reading stays in
+   ``copies_per_reaction_reading``). A validated CAR T qPCR assay reports DNQ apart from
+   "not detected" (a 1-of-3 amplification at the limit of detection is a detection, not
+   a number). Above the highest standard → the value is kept and flagged.
 5. **Per µg DNA**: ``copies_per_ug = copies_per_reaction ÷ (dna_ng / 1000)`` with the
    sample's ``dna_ng`` from the samples table, or ``default_dna_ng`` when it is empty
    (:data:`DEFAULT_DNA_NG`, 200 ng, unless the caller gives another).
@@ -61,6 +67,7 @@ TRANSGENE_COLUMNS = [
     "dna_ng",
     "copies_per_ug",
     "blq",
+    "detected",
     "flag",
     "lloq_copies_per_ug",
 ]
@@ -74,6 +81,8 @@ TRANSGENE_EXTRA_COLUMNS = [
 TRANSGENE_SORT_BY = ["subject_id", "day", "plate", "sample"]
 
 REPLICATE_SD_LIMIT = 0.5  # Cq; docs/rules.md
+# Amplified replicates needed to quantify a sample (config qpcr.min_positive_replicates).
+DEFAULT_MIN_POSITIVE_REPLICATES = 2
 # ng genomic DNA per reaction when the samples table gives none. The one default: the
 # workflow's qpcr.dna_ng (config/config.yaml), the qPCR stage and the simulator read it
 # from here, so a direct call and a workflow run give the same copies per µg.
@@ -104,6 +113,7 @@ def quantify(
     car_target: str,
     reference_target: str | None = None,
     default_dna_ng: float = DEFAULT_DNA_NG,
+    min_positive_replicates: int = DEFAULT_MIN_POSITIVE_REPLICATES,
 ) -> pd.DataFrame:
     """Transgene copies per µg DNA, one row per plate × sample (rules in the module doc).
 
@@ -133,7 +143,14 @@ def quantify(
         if target == reference_target and int(curve["n_ntc_amplified"]) > 0
     }
     plates = _Plates(
-        curve_of, lookup, car_target, reference_target, reference, reference_ntc, default_dna_ng
+        curve_of,
+        lookup,
+        car_target,
+        reference_target,
+        reference,
+        reference_ntc,
+        default_dna_ng,
+        min_positive_replicates,
     )
     rows = [
         _sample_row(str(plate), str(sample), group, plates)
@@ -142,6 +159,7 @@ def quantify(
     table = pd.DataFrame(rows, columns=TRANSGENE_COLUMNS + TRANSGENE_EXTRA_COLUMNS)
     _flag_repeated_samples(table)
     table["blq"] = table["blq"].astype("boolean")  # true / false / empty (unknown)
+    table["detected"] = table["detected"].astype("boolean")
     table["n_rep"] = table["n_rep"].astype(int)
     table["n_pos"] = table["n_pos"].astype(int)
     return table
@@ -213,6 +231,7 @@ class _Plates:
     reference: Mapping[tuple[str, str], tuple[float, str]]  # (plate, sample) → copies, problem
     reference_ntc: Mapping[str, str]  # plate → amplified NTC wells of the reference target
     default_dna_ng: float
+    min_positive_replicates: int
 
 
 def _sample_row(plate: str, sample: str, group: pd.DataFrame, plates: _Plates) -> dict:
@@ -260,6 +279,7 @@ def _replicate_row(
         "dna_ng": math.nan,
         "copies_per_ug": math.nan,
         "blq": None,
+        "detected": (n_pos > 0) if n_rep > 0 else None,
         "flag": "",
         "lloq_copies_per_ug": math.nan,
         "copies_per_reaction_reading": math.nan,
@@ -315,8 +335,20 @@ def _quantify_row(
     row["lloq_copies_per_ug"] = lloq * per_ug
     if n_rep == 0:
         return  # nothing measured: blq stays empty
-    if n_pos == 0 or reading < lloq:
+    needed = min(plates.min_positive_replicates, n_rep)
+    if n_pos == 0:
         row["blq"] = True
+        return
+    if n_pos < needed:
+        row["blq"] = True
+        flags.append(
+            f"detected, not quantifiable: {n_pos} of {n_rep} replicates amplified "
+            f"(fewer than {needed})"
+        )
+        return
+    if reading < lloq:
+        row["blq"] = True
+        flags.append("detected, not quantifiable: below the lowest standard")
         return
     row["blq"] = False
     row["copies_per_reaction"] = reading

@@ -22,7 +22,7 @@ from ckpk.inputs import STAGE_LEDGER_COLUMNS, identify, sample_sheet_row
 
 from .curves import standard_curves
 from .formats._document import DEFAULT_MAX_UNZIPPED_MB
-from .quantify import DEFAULT_DNA_NG, quantify
+from .quantify import DEFAULT_DNA_NG, DEFAULT_MIN_POSITIVE_REPLICATES, quantify
 from .reader import read_plate
 from .wells import DEFAULT_CQ_RANGE
 
@@ -98,6 +98,7 @@ def run_qpcr(
     plot_dir: str | Path | None = None,
     max_unzipped_mb: float = DEFAULT_MAX_UNZIPPED_MB,
     cq_range: tuple[float, float] = DEFAULT_CQ_RANGE,
+    min_positive_replicates: int = DEFAULT_MIN_POSITIVE_REPLICATES,
 ) -> QpcrResult:
     """Read every plate (``(path, label)`` pairs; labels name files in the ledger).
 
@@ -110,7 +111,13 @@ def run_qpcr(
     names = wells.loc[wells["task"] == "unknown", "sample"].astype(str)
     identities, problems = sample_identities(list(names), samples_sheet, subjects, name_pattern)
     transgene = quantify(
-        wells, curves, identities, car_target, reference_target, default_dna_ng=default_dna_ng
+        wells,
+        curves,
+        identities,
+        car_target,
+        reference_target,
+        default_dna_ng=default_dna_ng,
+        min_positive_replicates=min_positive_replicates,
     )
     for i, sample in enumerate(transgene["sample"]):
         if sample in problems:

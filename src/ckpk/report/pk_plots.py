@@ -185,18 +185,20 @@ def _draw_model(
 ) -> None:
     """The fitted Stein curve (extending ``positive`` so that it shows), or why there is none."""
     params = parameters_from_row(fit)
+    label = f"model ({fit.get('model') or 'fit'})"
+    start = 0.0
+    if params is None and fit and math.isnan(number(fit.get("foldx"))):
+        # foldx not estimable (an unseen rise): the decline is still known, and only it
+        # is drawn; foldx does not shape the curve after Tmax.
+        params = parameters_from_row({**dict(fit), "foldx": 2.0})
+        if params is not None:
+            start, label = params.tmax, label + ", decline only: the rise is not determined"
     end_day = float(data["day"].max()) if len(data) else 28.0
     if params is not None:
-        days = np.linspace(0.0, max(end_day, params.tmax * 1.5), 600)
+        days = np.linspace(start, max(end_day, params.tmax * 1.5), 600)
         days = np.union1d(days, [params.tmax])
         curve = stein_curve(days, params)
-        ax.plot(
-            days,
-            curve,
-            color="tab:blue",
-            linewidth=1.5,
-            label=f"model ({fit.get('model') or 'fit'})",
-        )
+        ax.plot(days, curve, color="tab:blue", linewidth=1.5, label=label)
         low = max(min(positive), 1e-12) / 20 if positive else params.cmax / 1e4
         positive.extend([params.cmax, max(float(curve[-1]), low)])
     elif fit:
