@@ -203,3 +203,20 @@ def test_small_helpers() -> None:
     assert describe_files([f"f{i}" for i in range(7)]) == "f0, f1, f2, f3, f4 (+2 more)"
     if Path("/proc/self/mounts").exists():
         assert filesystem_type(Path("/")) is not None
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs Linux /proc")
+def test_knows_whether_snakemake_works_in_a_folder(tmp_path: Path) -> None:
+    from ckpk.watch import _snakemake_running_in
+
+    assert _snakemake_running_in(tmp_path) is False
+    # A process whose command line names snakemake, working in that folder.
+    sleeper = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "snakemake"], cwd=tmp_path
+    )
+    try:
+        assert _snakemake_running_in(tmp_path) is True
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert _snakemake_running_in(tmp_path) is False

@@ -178,3 +178,21 @@ def test_watch_processes_a_drop_folder(tmp_path: Path) -> None:
     from ckpk.watch import acquire_lock
 
     acquire_lock(results, inbox).close()
+
+
+def test_a_lock_left_by_a_killed_run_is_cleared(tmp_path: Path) -> None:
+    """Snakemake's lock in the results folder with no Snakemake working there (what a
+    SIGKILL or a power cut leaves) is removed before the next run; the watcher's own lock
+    guarantees no other watcher runs there."""
+    from ckpk.watch import Watcher, WatchSettings
+
+    trial, results = tmp_path / "trial", tmp_path / "results"
+    simulate_trial(trial, SimulationSettings(n_subjects=1, seed=3, events_per_file=1000, workers=1))
+    locks = results / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    (locks / "0.output.lock").write_text(str(results / "ledger.tsv") + "\n")
+    watcher = Watcher(WatchSettings(trial, results, cores="1"), echo=None)
+    watcher._unlock_if_stale()
+    assert not locks.exists() or not any(locks.iterdir())
+    (line,) = log_lines(results)
+    assert line[1] == "unlock" and fields(line)["exit"] == "0"

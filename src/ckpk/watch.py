@@ -267,7 +267,7 @@ def snakemake_command(settings: WatchSettings, *extra: str) -> list[str]:
 class WatchLog:
     """``RESULTS/watch.log``: one tab-separated line per event: its time (ISO 8601, local
     time with offset; for a run, when it started), its kind (start, waiting, run,
-    unlock, stop) and ``key=value`` fields. Echoed on stderr (a service's journal)."""
+    unlock, error, stop) and ``key=value`` fields. Echoed on stderr (a service's journal)."""
 
     def __init__(self, path: Path, echo: IO[str] | None = None) -> None:
         self.path = path
@@ -300,13 +300,13 @@ def describe_files(files: list[str], limit: int = 5) -> str:
 
 
 def ledger_counts(results: Path) -> dict[str, object]:
-    """Files used, rejected and ignored according to RESULTS/ledger.tsv."""
-    ledger = results / "ledger.tsv"
-    if not ledger.is_file():
-        return {"used": "-", "rejected": "-", "ignored": "-"}
+    """Files used, rejected and ignored according to RESULTS/ledger.tsv ("-" without one)."""
     from ckpk.tables import read_tsv
 
-    status = read_tsv(ledger)["status"].value_counts()
+    try:
+        status = read_tsv(results / "ledger.tsv")["status"].value_counts()
+    except (OSError, KeyError, ValueError):
+        return {"used": "-", "rejected": "-", "ignored": "-"}
     return {
         "used": int(status.get("ok", 0)),
         "rejected": int(status.get("rejected", 0)),
@@ -482,7 +482,7 @@ class Watcher:
 
         try:
             check_input_folder(self.input_dir)
-        except InputError as exc:
+        except (InputError, OSError) as exc:
             # The workflow would stop before any job: not a failure, files are coming.
             self.log.write("waiting", trigger=describe_files(trigger), reason=str(exc))
             return
@@ -577,8 +577,12 @@ class Watcher:
                 if not self.tracker.settled():
                     continue
                 trigger = self.tracker.take()
-                if trigger:
+                if not trigger:
+                    continue
+                try:
                     self.process(trigger)
+                except Exception as exc:  # a service keeps watching; the next change retries
+                    self.log.write("error", trigger=describe_files(trigger), reason=repr(exc))
             self.log.write("stop", reason=f"signal ({self._signals} received)")
         finally:
             if observer is not None:
