@@ -76,6 +76,23 @@ def test_an_event_without_change_starts_no_run(tmp_path: Path) -> None:
     assert tracker.pending() == 0
 
 
+def test_an_event_racing_the_loop_is_kept_for_the_next_run(tmp_path: Path) -> None:
+    clock = Clock()
+    tracker = ChangeTracker(tmp_path, settle=1.0, clock=clock)
+    (tmp_path / "a.fcs").write_bytes(b"1")
+    tracker.note("a.fcs")
+    tracker.refresh()
+    clock.now += 1
+    assert tracker.settled()
+    (tmp_path / "b.fcs").write_bytes(b"2")
+    tracker.note("b.fcs")  # arrives between settled() and take()
+    assert tracker.take() == ["a.fcs"]
+    assert tracker.pending() == 1
+    tracker.refresh()
+    clock.now += 1
+    assert tracker.settled() and tracker.take() == ["b.fcs"]
+
+
 def test_a_folder_moved_in_and_a_file_removed(tmp_path: Path) -> None:
     clock = Clock()
     tracker = ChangeTracker(tmp_path, settle=1.0, clock=clock)

@@ -184,18 +184,25 @@ class ChangeTracker:
             )
 
     def take(self) -> list[str]:
-        """The settled entries that changed since the last run; they count as seen."""
+        """The settled entries that changed since the last run; they count as seen.
+
+        An entry noted since ``settled()`` said yes (an event racing the loop) stays
+        pending for the next run.
+        """
+        now = self.clock()
         with self._lock:
             changed = []
-            for rel, (sig, _since) in sorted(self._pending.items()):
-                if sig is _UNSEEN or sig == self.seen.get(rel):
+            for rel, (sig, since) in sorted(self._pending.items()):
+                if sig is _UNSEEN or now - since < self.settle:
+                    continue
+                del self._pending[rel]
+                if sig == self.seen.get(rel):
                     continue
                 changed.append(rel)
                 if sig is None:
                     self.seen.pop(rel, None)
                 else:
                     self.seen[rel] = sig  # type: ignore[assignment]
-            self._pending.clear()
             return changed
 
 
