@@ -80,7 +80,9 @@ chmod 700 "$WORK/munge"
   --pid-file="$WORK/munge/munged.pid" --log-file="$WORK/munge/munged.log" \
   --seed-file="$WORK/munge/munged.seed" --key-file=/etc/munge/munge.key
 
-HOST=$(hostname -s)
+# slurmctld compares SlurmctldHost with the short host name.
+HOST=$(uname -n)
+HOST=${HOST%%.*}
 CPUS=$(nproc)
 # RealMemory a little under the machine's, or slurmd refuses the node.
 MEM=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
