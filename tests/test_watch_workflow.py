@@ -29,7 +29,10 @@ from ckpk.tables import read_tsv
 
 pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("watch")]
 
-SETTLE = 2.0
+# Pauses between chunks of the slow file are a tenth of this: a loaded machine would have
+# to stall the writer for seconds before it looked finished.
+SETTLE = 3.0
+CHUNKS = 20  # written over 2 x SETTLE, so the other files settle long before it ends
 
 
 def log_lines(results: Path) -> list[list[str]]:
@@ -102,7 +105,7 @@ def test_watch_processes_a_drop_folder(tmp_path: Path) -> None:
         # The drop: the slow file starts first and is still being written long after the
         # others stopped changing.
         slow_bytes = (source / slow_file).read_bytes()
-        step = len(slow_bytes) // 10 + 1
+        step = len(slow_bytes) // CHUNKS + 1
         chunks = [slow_bytes[i : i + step] for i in range(0, len(slow_bytes), step)]
         (inbox / slow_file).parent.mkdir(parents=True)
         with (inbox / slow_file).open("wb") as slow:
@@ -114,7 +117,7 @@ def test_watch_processes_a_drop_folder(tmp_path: Path) -> None:
                 if path.is_file() and rel not in held_back:
                     copy_in(source, inbox, rel)
             for chunk in chunks[1:]:
-                time.sleep(SETTLE / 4)
+                time.sleep(SETTLE / 10)
                 slow.write(chunk)
                 slow.flush()
         slow_done = time.time()

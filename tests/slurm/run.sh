@@ -15,6 +15,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PY=${PY:-$ROOT/.venv/bin/python}
+# Absolute (the runs start in folders of their own), without resolving the venv's link.
+[[ $PY = /* ]] || PY=$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")
 SUBJECTS=${SUBJECTS:-3}
 WORK=$(mktemp -d /tmp/ckpk-slurm.XXXXXX)
 SECONDS=0
