@@ -20,7 +20,7 @@ LOCK := constraints.txt
 
 SNAKEMAKE_CONFIG := --config results_dir=$(RESULTS) $(if $(INPUT),input_dir=$(INPUT)) $(CONFIG)
 
-.PHONY: run report summary test lint bench lock clean
+.PHONY: run report summary test test-slurm lint bench lock clean
 
 # Installs come from the committed lock of exact versions (constraints.txt), so two labs
 # get the same packages and the same numbers. `make lock` refreshes it.
@@ -62,6 +62,13 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff format --check src tests workflow/scripts benchmarks
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
+# A real SLURM run: a one-node cluster started here, a small trial through the SLURM
+# executor with workflow/profiles/slurm, every table compared with a local run
+# (tests/slurm/run.sh). Needs root and Debian's slurm-wlm and munge, which it installs,
+# so it is not part of `make test`; CI runs it.
+test-slurm: $(VENV)/.installed-run
+	PY=$(BIN)/python bash tests/slurm/run.sh
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests workflow/scripts benchmarks
 	$(BIN)/ruff format --check src tests workflow/scripts benchmarks
@@ -75,7 +82,7 @@ lock:
 	rm -rf $(VENV)-lock
 	$(PYTHON) -m venv $(VENV)-lock
 	$(VENV)-lock/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)-lock/bin/python -m pip install --quiet ".[test]"
+	$(VENV)-lock/bin/python -m pip install --quiet ".[test,slurm]"
 	{ echo "# Exact versions for 'make run' and 'make test' (pip constraints)."; \
 	  echo "# Refresh with 'make lock'; resolved with $$($(VENV)-lock/bin/python --version)."; \
 	  $(VENV)-lock/bin/python -m pip freeze --exclude ckpk | LC_ALL=C sort -f; } > $(LOCK)

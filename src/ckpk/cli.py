@@ -144,6 +144,95 @@ def _cmd_summary(args: argparse.Namespace) -> None:
     print(summarise_run(results, report=report if report.is_file() else None))
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return value
+
+
+def _cmd_watch(args: argparse.Namespace) -> None:
+    from ckpk.watch import WatchSettings, watch
+
+    watch(
+        WatchSettings(
+            input_dir=Path(args.input_dir),
+            results_dir=Path(args.results),
+            configfile=Path(args.config) if args.config else None,
+            overrides=args.set,
+            cores=args.cores,
+            settle=args.settle,
+            poll=args.poll,
+            poll_interval=args.poll_interval,
+            snakefile=Path(args.snakefile) if args.snakefile else None,
+        )
+    )
+
+
+def _add_watch(commands: Any) -> None:
+    watch = commands.add_parser(
+        "watch",
+        help="watch a drop folder: run the workflow and rebuild the report when files arrive",
+        description=_wrap(
+            "Watch INPUT_DIR and, once new or changed files have stopped changing for "
+            "--settle seconds, run the workflow on it (only what the change touches is "
+            "recomputed) and rebuild RESULTS/report.html. Changes during a run make one "
+            "follow-up run. One line per run goes to RESULTS/watch.log. One watcher per "
+            "results folder. Stop with Ctrl-C or SIGTERM: the current run stops safely. "
+            "Snakemake runs in the results folder, so relative paths inside --config "
+            "FILE are taken from there (README.md, 'Leaving ckpk watching a drop folder')."
+        ),
+    )
+    watch.add_argument("input_dir", metavar="INPUT_DIR", help="the folder the lab drops files into")
+    watch.add_argument(
+        "--results", default="results", metavar="DIR", help="results folder (default: results)"
+    )
+    watch.add_argument(
+        "--config", metavar="FILE", help="a config file for the runs (Snakemake --configfile)"
+    )
+    watch.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override as for snakemake --config, e.g. 'flow={qc_plots: false}' "
+        "(repeatable)",
+    )
+    watch.add_argument(
+        "--settle",
+        type=_positive_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="a file counts as complete once its size and mtime have not changed for this "
+        "long; longer than the longest pause of a copy (default %(default)g)",
+    )
+    watch.add_argument(
+        "--poll",
+        action="store_true",
+        help="poll the folder instead of listening to file events (chosen by itself on "
+        "network shares such as NFS or SMB, where events from other machines never arrive)",
+    )
+    watch.add_argument(
+        "--poll-interval",
+        type=_positive_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between two looks at the folder when polling (default %(default)g)",
+    )
+    watch.add_argument(
+        "--cores", default="all", metavar="N", help="cores for each run (default: all)"
+    )
+    watch.add_argument(
+        "--snakefile",
+        metavar="PATH",
+        help="the ckpk Snakefile (default: the one of the ckpk folder this ckpk comes from)",
+    )
+    watch.set_defaults(func=_cmd_watch)
+
+
 def _add_nca(commands: Any) -> None:
     from ckpk.pk.parameter_tables import column_help
     from ckpk.pk.parameters import DEFAULT_PARTIAL_AUC_END, NCA_PARAMETERS
@@ -289,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ckpk {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     # The registry is plain Python, so reading it keeps `ckpk --help` instant.
-    for add in (_add_nca, _add_fit, _add_parameters, _add_simulate, _add_summary):
+    for add in (_add_nca, _add_fit, _add_parameters, _add_simulate, _add_summary, _add_watch):
         add(commands)
     return parser
 

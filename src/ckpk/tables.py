@@ -9,6 +9,8 @@ empty cells (config/README.md).
 from __future__ import annotations
 
 import math
+import os
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,12 +66,33 @@ def write_tsv(
         keys = [k for k in sort_by if k in table.columns]
         if keys:
             table = table.sort_values(keys, kind="mergesort", na_position="last")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["\t".join(str(c) for c in table.columns)]
     for row in table.itertuples(index=False, name=None):
         lines.append("\t".join(format_value(v) for v in row))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_atomically(Path(path), ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` only ever holds the whole content.
+
+    A run killed mid-write (SIGKILL, a full disk, a power cut) must not leave a
+    truncated table under the final name for a later run or a reader to take as done:
+    the bytes go to a hidden file beside it, are flushed to disk, and replace ``path``
+    in one rename.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    # os.open with 0o666 gives the mode a plain open() would (the umask applies).
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(part, path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
 
 
 # Identifiers stay text even when they look like numbers (subject "001", plate "7").
