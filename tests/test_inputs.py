@@ -211,3 +211,30 @@ def test_merge_ledger_applies_stage_verdicts() -> None:
     assert merged.loc["b.fcs", "reason"] == "duplicate subject/day; x"
     assert merged.loc["c.txt", "status"] == "ok"
     assert merged.loc["c.txt", "reason"] == "well 95 absent"
+
+
+def test_clinical_sheet_bad_rows_go_to_the_ledger(tmp_path: Path) -> None:
+    root = _folder(
+        tmp_path,
+        None,
+    )
+    _write(root, "flow/S01_D14.fcs", FCS_BYTES)
+    _write(
+        root,
+        "clinical.tsv",
+        "subject_id\tendpoint\tday\tvalue\n"
+        "S01\tSRI-4 response\t90\tyes\n"
+        "S77\tSRI-4 response\t90\tno\n"
+        "S02\tSRI-4 response\tD90\tno\n"
+        "S02\tCRS grade\t28\t\n",
+    )
+    result = ingest(root)
+    row = result.ledger.set_index("file").loc["clinical.tsv"]
+    assert row["kind"] == "sheet" and row["status"] == "ok"
+    assert "line 3: subject S77 is not in subjects.tsv (row not used)" in row["reason"]
+    assert "line 4: day 'D90' is not a number" in row["reason"]
+    assert "line 5: value is empty" in row["reason"]
+    from ckpk.inputs import load_sheets
+
+    clinical = load_sheets(root).clinical
+    assert list(clinical["subject_id"]) == ["S01"] and clinical.loc[0, "day"] == 90

@@ -7,6 +7,7 @@ problems it planted (truth/problems.tsv), not from an earlier run of the workflo
 from __future__ import annotations
 
 import hashlib
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -190,3 +191,49 @@ def test_demo_is_generated_when_absent(tmp_path: Path) -> None:
     assert (demo / "subjects.tsv").exists() and not (tmp_path / "demo.partial").exists()
     ledger = read_tsv(results / "ledger.tsv")
     assert (ledger["kind"] == "fcs").sum() >= 20
+
+
+def test_b_cell_aplasia_matches_the_simulated_truth(small_trial: Path, workflow_run) -> None:
+    """Onset and reconstitution against the simulator's true B-cell curve (truth/b_cells.tsv)
+    and its per-visit truth (truth/flow.tsv: true B cells/uL and B events drawn)."""
+    results, _ = workflow_run
+    observed = read_tsv(results / "pd" / "b_cells.tsv").set_index("subject_id")
+    truth = read_tsv(small_trial / "truth" / "b_cells.tsv").set_index("subject_id")
+    visits = read_tsv(small_trial / "truth" / "flow.tsv")
+    for subject, true in truth.iterrows():
+        row = observed.loc[subject]
+        days = visits[(visits["subject_id"] == subject) & (visits["day"] > 0)].sort_values("day")
+        if not true["responder"]:
+            assert math.isnan(row["aplasia_onset_day"]), subject  # B cells never depleted
+            continue
+        below = days[days["b_cells_per_ul"] < 1.0]["day"]
+        clearly_above = days[days["b_events"] >= 40]["day"]
+        # Declared aplastic by the first visit truly below 1/uL, never while clearly above.
+        assert row["aplasia_onset_day"] <= below.min(), subject
+        before = clearly_above[clearly_above < below.min()]
+        assert before.empty or row["aplasia_onset_day"] > before.max(), subject
+        if math.isfinite(true["true_reconstitution_day"]):
+            after = days[days["day"] >= true["true_reconstitution_day"]]["day"]
+            assert true["true_reconstitution_day"] <= row["reconstitution_day"], subject
+            assert row["reconstitution_day"] <= after.iloc[min(1, len(after) - 1)], subject
+        else:
+            assert row["censored"] and math.isnan(row["reconstitution_day"]), subject
+
+
+def test_trial_questions_are_answered(small_trial: Path, workflow_run) -> None:
+    """Dose proportionality, exposure-response and the one-row-per-subject table exist for
+    what the trial holds (analytes of nca.tsv, endpoints of clinical.tsv, subjects)."""
+    results, _ = workflow_run
+    nca = read_tsv(results / "pk" / "nca.tsv")
+    proportionality = read_tsv(results / "pk" / "dose_proportionality.tsv")
+    assert set(proportionality["analyte"]) == set(nca["analyte"])
+    clinical = read_tsv(small_trial / "clinical.tsv")
+    response = read_tsv(results / "pk" / "exposure_response.tsv", text_columns=["endpoint"])
+    assert set(response["endpoint"]) == set(clinical["endpoint"])
+    subjects = read_tsv(results / "pk" / "subjects.tsv")
+    assert set(subjects["subject_id"]) == set(read_tsv(small_trial / "subjects.tsv")["subject_id"])
+    assert {"SRI-4 response day 90", "aplasia_duration_days"} <= set(subjects.columns)
+    plots = results / "pk" / "plots"
+    assert len(list((plots / "dose_proportionality").glob("*.png"))) == len(proportionality)
+    endpoints = clinical[["endpoint", "day"]].drop_duplicates()
+    assert len(list((plots / "exposure_response").glob("*.png"))) == len(endpoints)

@@ -6,62 +6,21 @@ Heavy modules are imported inside each command so that ``ckpk --help`` is instan
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-import textwrap
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from ckpk import __version__
+from ckpk.cli_args import (
+    _column_help,
+    _distinct_output,
+    _Parser,
+    _positive_day,
+    _positive_number,
+    _wrap,
+)
+from ckpk.cli_lab import _add_simulate, _add_summary, _add_watch
 from ckpk.errors import CkpkError
-
-
-def _wrap(text: str) -> str:
-    # Raw formatting keeps the column table aligned, so prose is wrapped here.
-    return textwrap.fill(text, width=88)
-
-
-def _column_help(title: str, docs: dict[str, str]) -> str:
-    width = max(len(name) for name in docs)
-    lines = [title] + [f"  {name.ljust(width)}  {text}" for name, text in docs.items()]
-    return "\n".join(lines)
-
-
-class _Parser(argparse.ArgumentParser):
-    """Argument errors in one line (argparse adds the usage block), exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _whole_number(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
-        return value
-
-    return parse
-
-
-def _positive_day(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number of days, not {text!r}")
-    return value
-
-
-def _distinct_output(args: argparse.Namespace) -> None:
-    """Refuse to write the result over the table it is computed from."""
-    if Path(args.output).resolve() == Path(args.input).resolve():
-        raise CkpkError(f"-o {args.output} is the input table; write the result elsewhere")
 
 
 def _parse_lloq(items: Sequence[str]) -> dict[str, float]:
@@ -124,113 +83,47 @@ def _cmd_parameters(args: argparse.Namespace) -> None:
     print("\n\n".join(blocks))
 
 
-def _cmd_simulate(args: argparse.Namespace) -> None:
-    from ckpk.simulate import SimulationSettings, simulate_trial
+def _cmd_pd(args: argparse.Namespace) -> None:
+    from ckpk.pd import B_CELL_COLUMNS, b_cell_table
+    from ckpk.pk.concentrations import read_concentrations
+    from ckpk.tables import write_tsv
 
-    settings = SimulationSettings(
-        n_subjects=args.subjects, seed=args.seed, events_per_file=args.events
-    )
-    summary = simulate_trial(Path(args.out_dir), settings)
-    print(summary, file=sys.stderr)
+    _distinct_output(args)
+    subjects = None
+    if args.subjects:
+        from ckpk.inputs import read_subjects
 
-
-def _cmd_summary(args: argparse.Namespace) -> None:
-    from ckpk.run_summary import summarise_run
-
-    results = Path(args.results)
-    if not results.is_dir():
-        raise CkpkError(f"{results}: no such results folder")
-    report = results / "report.html"
-    print(summarise_run(results, report=report if report.is_file() else None))
+        subjects = read_subjects(args.subjects)
+    table = b_cell_table(read_concentrations(args.input), subjects, threshold=args.below)
+    write_tsv(table, args.output, columns=B_CELL_COLUMNS, sort_by=["subject_id"])
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
-    return value
-
-
-def _cmd_watch(args: argparse.Namespace) -> None:
-    from ckpk.watch import WatchSettings, watch
-
-    watch(
-        WatchSettings(
-            input_dir=Path(args.input_dir),
-            results_dir=Path(args.results),
-            configfile=Path(args.config) if args.config else None,
-            overrides=args.set,
-            cores=args.cores,
-            settle=args.settle,
-            poll=args.poll,
-            poll_interval=args.poll_interval,
-            snakefile=Path(args.snakefile) if args.snakefile else None,
-        )
-    )
-
-
-def _add_watch(commands: Any) -> None:
-    watch = commands.add_parser(
-        "watch",
-        help="watch a drop folder: run the workflow and rebuild the report when files arrive",
+def _add_pd(commands: Any) -> None:
+    pd_parser = commands.add_parser(
+        "pd",
+        help="B-cell aplasia per subject (baseline, nadir, onset, reconstitution, duration)",
         description=_wrap(
-            "Watch INPUT_DIR and, once new or changed files have stopped changing for "
-            "--settle seconds, run the workflow on it (only what the change touches is "
-            "recomputed) and rebuild RESULTS/report.html. Changes during a run make one "
-            "follow-up run. One line per run goes to RESULTS/watch.log. One watcher per "
-            "results folder. Stop with Ctrl-C or SIGTERM: the current run stops safely. "
-            "Snakemake runs in the results folder, so relative paths inside --config "
-            "FILE are taken from there (README.md, 'Leaving ckpk watching a drop folder')."
+            "B-cell aplasia per subject from the b_cells_per_ul rows of a concentrations "
+            "table (the columns of pk/concentrations.tsv), as pd/b_cells.tsv: baseline, "
+            "nadir, onset below the threshold (a BLQ sample counts as below), "
+            "reconstitution, duration and whether it is censored (docs/rules.md)."
         ),
     )
-    watch.add_argument("input_dir", metavar="INPUT_DIR", help="the folder the lab drops files into")
-    watch.add_argument(
-        "--results", default="results", metavar="DIR", help="results folder (default: results)"
+    pd_parser.add_argument("input", metavar="INPUT.tsv", help="concentrations table")
+    pd_parser.add_argument(
+        "-o", "--output", required=True, metavar="OUT.tsv", help="table to write"
     )
-    watch.add_argument(
-        "--config", metavar="FILE", help="a config file for the runs (Snakemake --configfile)"
+    pd_parser.add_argument(
+        "--below",
+        type=_positive_number,
+        default=1.0,
+        metavar="CELLS_PER_UL",
+        help="aplasia threshold, B cells/uL (default %(default)g)",
     )
-    watch.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a config override as for snakemake --config, e.g. 'flow={qc_plots: false}' "
-        "(repeatable)",
+    pd_parser.add_argument(
+        "--subjects", metavar="subjects.tsv", help="subject sheet giving dose_level (optional)"
     )
-    watch.add_argument(
-        "--settle",
-        type=_positive_seconds,
-        default=30.0,
-        metavar="SECONDS",
-        help="a file counts as complete once its size and mtime have not changed for this "
-        "long; longer than the longest pause of a copy (default %(default)g)",
-    )
-    watch.add_argument(
-        "--poll",
-        action="store_true",
-        help="poll the folder instead of listening to file events (chosen by itself on "
-        "network shares such as NFS or SMB, where events from other machines never arrive)",
-    )
-    watch.add_argument(
-        "--poll-interval",
-        type=_positive_seconds,
-        default=5.0,
-        metavar="SECONDS",
-        help="seconds between two looks at the folder when polling (default %(default)g)",
-    )
-    watch.add_argument(
-        "--cores", default="all", metavar="N", help="cores for each run (default: all)"
-    )
-    watch.add_argument(
-        "--snakefile",
-        metavar="PATH",
-        help="the ckpk Snakefile (default: the one of the ckpk folder this ckpk comes from)",
-    )
-    watch.set_defaults(func=_cmd_watch)
+    pd_parser.set_defaults(func=_cmd_pd)
 
 
 def _add_nca(commands: Any) -> None:
@@ -330,45 +223,6 @@ def _add_parameters(commands: Any) -> None:
     parameters.set_defaults(func=_cmd_parameters)
 
 
-def _add_simulate(commands: Any) -> None:
-    sim = commands.add_parser(
-        "simulate",
-        help="write a simulated CAR T trial (FCS files, qPCR plates, sheets, truth/)",
-        description=_wrap(
-            "Write a whole simulated trial in the input-folder layout (config/README.md) plus "
-            "a truth/ folder with the true values, for demos and tests."
-        ),
-    )
-    sim.add_argument("out_dir", metavar="OUT_DIR", help="folder to create")
-    sim.add_argument(
-        "--subjects", type=_whole_number(1), default=18, help="number of subjects (default 18)"
-    )
-    sim.add_argument(
-        "--seed", type=_whole_number(0), default=2019, help="random seed (default 2019)"
-    )
-    sim.add_argument(
-        "--events",
-        type=_whole_number(1000),
-        default=100_000,
-        help="events per FCS file, at least 1000 (default 100000)",
-    )
-    sim.set_defaults(func=_cmd_simulate)
-
-
-def _add_summary(commands: Any) -> None:
-    summary = commands.add_parser(
-        "summary",
-        help="print the lab's summary of a finished run (files used and rejected, PK)",
-        description=_wrap(
-            "Print again the summary every workflow run ends with: files found, used and "
-            "rejected by kind, the first rejections with their reasons, the subjects with "
-            "PK results and where the tables and the report are."
-        ),
-    )
-    summary.add_argument("results", metavar="RESULTS_DIR", help="the run's results_dir")
-    summary.set_defaults(func=_cmd_summary)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="ckpk",
@@ -378,7 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ckpk {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     # The registry is plain Python, so reading it keeps `ckpk --help` instant.
-    for add in (_add_nca, _add_fit, _add_parameters, _add_simulate, _add_summary, _add_watch):
+    for add in (
+        _add_nca,
+        _add_fit,
+        _add_parameters,
+        _add_pd,
+        _add_simulate,
+        _add_summary,
+        _add_watch,
+    ):
         add(commands)
     return parser
 

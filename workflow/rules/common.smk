@@ -11,13 +11,11 @@ from ckpk.errors import ConfigError, InputError
 from ckpk.cells import SAFE_NAME_PATTERN
 from ckpk.flow import GATE_KEYS
 from ckpk.inputs import (
-    SAMPLES_SHEET,
-    SUBJECTS_SHEET,
     check_input_folder,
     list_input_files,
     listing_signature,
 )
-from ckpk.inputs.sheets import sheet_file
+from ckpk.inputs.sheets import SHEETS, sheet_file
 from ckpk.run_summary import summarise_run
 
 # The ckpk folder (this file is in workflow/rules/). Shipped files are found from here, so
@@ -123,7 +121,7 @@ def input_listing(wildcards):
 def sheet_inputs(wildcards):
     if MAKE_DEMO:
         return [str(DEMO_DIR / "subjects.tsv")]
-    return [str(path) for n in (SUBJECTS_SHEET, SAMPLES_SHEET) if (path := sheet_file(INPUT_DIR, n))]
+    return [str(path) for n in SHEETS if (path := sheet_file(INPUT_DIR, n))]
 
 
 def manifest(wildcards=None):
@@ -177,4 +175,8 @@ def final_outputs():
         str(RESULTS / "pk" / "model_fits.tsv"),
         str(RESULTS / "pk" / "summary_by_dose.tsv"),
         str(RESULTS / "pk" / "plots" / "fits"),
+        str(RESULTS / "pd" / "b_cells.tsv"),
+        str(RESULTS / "pk" / "dose_proportionality.tsv"),
+        str(RESULTS / "pk" / "exposure_response.tsv"),
+        str(RESULTS / "pk" / "subjects.tsv"),
     ]

@@ -24,6 +24,7 @@ rule ingest_sheets:
     output:
         subjects=str(RESULTS / "ingest" / "subjects.tsv"),
         samples=str(RESULTS / "ingest" / "samples.tsv"),
+        clinical=str(RESULTS / "ingest" / "clinical.tsv"),
     params:
         input_dir=str(INPUT_DIR),
     log:

@@ -384,4 +384,14 @@ def load_sheets(input_dir: str | Path) -> Sheets:
             samples = read_samples(samples_file, notes[SAMPLES_SHEET], skipped_samples)
         except InputError as exc:
             rejections[SAMPLES_SHEET] = f"{exc}; file and sample names are used alone"
-    return Sheets(subjects, samples, problem, rejections, notes, skipped_subjects, skipped_samples)
+    clinical = pd.DataFrame(columns=CLINICAL_COLUMNS)
+    clinical_file = sheet_file(root, CLINICAL_SHEET)
+    if clinical_file is not None:
+        known = set(subjects["subject_id"].astype(str))
+        try:
+            clinical = read_clinical(clinical_file, known, notes[CLINICAL_SHEET])
+        except InputError as exc:
+            rejections[CLINICAL_SHEET] = f"{exc}; no exposure-response analysis"
+    return Sheets(
+        subjects, samples, problem, rejections, notes, skipped_subjects, skipped_samples, clinical
+    )

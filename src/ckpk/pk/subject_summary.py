@@ -13,7 +13,7 @@ import math
 
 import pandas as pd
 
-from ckpk.cells import text
+from ckpk.cells import number, text
 
 NCA_PARAMETERS = ("cmax", "tmax", "auc_0_28", "persistence_days", "persistence_censored")
 MODEL_PARAMETERS = ("contraction_half_life", "persistence_half_life")
@@ -42,11 +42,8 @@ def _clinical_columns(clinical: pd.DataFrame | None) -> pd.DataFrame:
     if clinical is None or clinical.empty:
         return out
     for (endpoint, day), group in clinical.groupby(["endpoint", "day"], sort=True):
-        label = (
-            f"{endpoint} day {day:g}"
-            if isinstance(day, float) and math.isfinite(day)
-            else str(endpoint)
-        )
+        when = number(day)
+        label = f"{endpoint} day {when:g}" if math.isfinite(when) else str(endpoint)
         values = (
             group.drop_duplicates("subject_id")
             .set_index(group.drop_duplicates("subject_id")["subject_id"].astype(str))["value"]

@@ -10,14 +10,17 @@ Layout written under ``out_dir``::
 A few realistic problems are planted (``truth/problems.tsv``): a truncated FCS
 transfer, a tube for a subject who is not enrolled, an instrument default file name
 with no samples.tsv row, a re-acquired tube that duplicates a visit and a stray note.
-The ``truth/`` files themselves show up in the ledger as "other" files, as anything
-unexpected in an input folder should.
+``clinical.tsv`` gives each subject's endpoints (SRI-4 response, CRS grade, DLT), response
+more likely at higher exposure by a rule stated in ``truth/README.txt``. The ``truth/``
+files themselves show up in the ledger as "other" files, as anything unexpected in an
+input folder should.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import textwrap
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +31,7 @@ import pandas as pd
 from ckpk.pk.kinetics import stein_auc, stein_curve
 from ckpk.qpcr.quantify import DEFAULT_DNA_NG
 from ckpk.simulate import cytometry, plates
+from ckpk.simulate.clinical import RESPONSE_RULE, b_cell_truth, clinical_endpoints
 from ckpk.simulate.trial import (
     Subject,
     blood_state,
@@ -85,6 +89,8 @@ def simulate_trial(out_dir: Path, settings: SimulationSettings | None = None) ->
             "dna_ng",
         ],
     )
+    clinical, clinical_truth = clinical_endpoints(subjects, _rng(settings, 9))
+    write_tsv(clinical, out_dir / "clinical.tsv", sort_by=["subject_id", "endpoint", "day"])
     problems = _plant_problems(out_dir, subjects, settings) if settings.problems else []
 
     truth = out_dir / "truth"
@@ -95,13 +101,20 @@ def simulate_trial(out_dir: Path, settings: SimulationSettings | None = None) ->
         _parameter_truth(subjects), truth / "parameters.tsv", sort_by=["subject_id", "analyte"]
     )
     write_tsv(_pk_truth(subjects), truth / "pk.tsv", sort_by=["subject_id", "analyte"])
+    write_tsv(clinical_truth, truth / "clinical.tsv", sort_by=["subject_id", "endpoint", "day"])
+    write_tsv(b_cell_truth(subjects), truth / "b_cells.tsv", sort_by=["subject_id"])
     write_tsv(
         pd.DataFrame(problems, columns=["file", "problem"]),
         truth / "problems.tsv",
         columns=["file", "problem"],
         sort_by=["file"],
     )
-    (truth / "README.txt").write_text(_TRUTH_README, encoding="utf-8")
+    readme = _TRUTH_README.replace(
+        "{rule}",
+        "\n"
+        + textwrap.fill(RESPONSE_RULE, 72, initial_indent=" " * 16, subsequent_indent=" " * 16),
+    )
+    (truth / "README.txt").write_text(readme, encoding="utf-8")
     n_fcs = len(flow_truth)
     return (
         f"simulated {len(subjects)} subjects: {n_fcs} FCS files of "
@@ -417,7 +430,8 @@ def _pk_truth(subjects: list[Subject]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-_TRUTH_README = """\
+_TRUTH_README = (
+    """\
 Truth of this simulated trial (written by `ckpk simulate`; not an input of the pipeline).
 
 flow.tsv        per FCS file: true CAR T cells/uL (car_per_ul), % of CD3+ (car_pct_cd3),
@@ -428,5 +442,12 @@ qpcr.tsv        per plate sample: true transgene copies/ug gDNA, DNA mass loaded
 plates.tsv      per plate: true slope/intercept/efficiency of the assay.
 parameters.tsv  per subject x analyte: the Stein 2019 parameters the curves were drawn from.
 pk.tsv          per subject x analyte: Cmax, Tmax and AUC(0-28) of the true dense curve.
+clinical.tsv    per subject x endpoint: the value written to clinical.tsv and, for SRI-4
+                response, the probability it was drawn with. The rule: """
+    + "{rule}"
+    + """
+b_cells.tsv     per subject: the true B-cell aplasia onset and reconstitution day at the
+                threshold of 1 cell/uL (first day below, first later day back at or above).
 problems.tsv    the bad input files planted on purpose and what is wrong with them.
 """
+)

@@ -1,0 +1,83 @@
+# What the trial asks of the kinetics: B-cell aplasia, dose proportionality, exposure
+# against clinical response, and one row per subject.
+
+
+rule pd_b_cells:
+    input:
+        concentrations=rules.pk_concentrations.output[0],
+        subjects=rules.ingest_sheets.output.subjects,
+    output:
+        b_cells=report(
+            str(RESULTS / "pd" / "b_cells.tsv"),
+            caption="../report/b_cells.rst",
+            category="PD",
+        ),
+        by_dose=report(
+            str(RESULTS / "pd" / "aplasia_by_dose.tsv"),
+            caption="../report/aplasia_by_dose.rst",
+            category="PD",
+        ),
+    params:
+        threshold=config["pd"]["b_cell_aplasia_below"],
+    log:
+        str(LOGS / "pd" / "b_cells.log"),
+    script:
+        "../scripts/pd_b_cells.py"
+
+
+rule pk_exposure_response:
+    input:
+        nca=rules.pk_nca.output[0],
+        b_cells=rules.pd_b_cells.output.b_cells,
+        subjects=rules.ingest_sheets.output.subjects,
+        clinical=rules.ingest_sheets.output.clinical,
+    output:
+        proportionality=report(
+            str(RESULTS / "pk" / "dose_proportionality.tsv"),
+            caption="../report/dose_proportionality.rst",
+            category="PK",
+        ),
+        exposure_response=report(
+            str(RESULTS / "pk" / "exposure_response.tsv"),
+            caption="../report/exposure_response.rst",
+            category="PD",
+        ),
+        proportionality_plots=report(
+            directory(str(RESULTS / "pk" / "plots" / "dose_proportionality")),
+            patterns=["{name}.png"],
+            caption="../report/dose_proportionality_plot.rst",
+            category="PK plots",
+        ),
+        response_plots=report(
+            directory(str(RESULTS / "pk" / "plots" / "exposure_response")),
+            patterns=["{name}.png"],
+            caption="../report/exposure_response_plot.rst",
+            category="PD",
+        ),
+    params:
+        end=config["nca"]["partial_auc_end"],
+    log:
+        str(LOGS / "pk" / "exposure_response.log"),
+    script:
+        "../scripts/pk_exposure_response.py"
+
+
+rule pk_subjects:
+    input:
+        subjects=rules.ingest_sheets.output.subjects,
+        nca=rules.pk_nca.output[0],
+        fits=rules.pk_model_fit.output[0],
+        b_cells=rules.pd_b_cells.output.b_cells,
+        clinical=rules.ingest_sheets.output.clinical,
+    output:
+        report(
+            str(RESULTS / "pk" / "subjects.tsv"),
+            caption="../report/subjects.rst",
+            category="PK",
+        ),
+    params:
+        end=config["nca"]["partial_auc_end"],
+    log:
+        str(LOGS / "pk" / "subjects.log"),
+    script:
+        "../scripts/pk_subjects.py"
