@@ -19,6 +19,7 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/flow.smk"
 include: "workflow/rules/qpcr.smk"
 include: "workflow/rules/pk.smk"
+include: "workflow/rules/popfit.smk"
 include: "workflow/rules/pd.smk"
 
 

@@ -179,4 +179,5 @@ def final_outputs():
         str(RESULTS / "pk" / "dose_proportionality.tsv"),
         str(RESULTS / "pk" / "exposure_response.tsv"),
         str(RESULTS / "pk" / "subjects.tsv"),
+        str(RESULTS / "pk" / "population_fit.tsv"),
     ]

@@ -67,6 +67,7 @@ rule pk_subjects:
         subjects=rules.ingest_sheets.output.subjects,
         nca=rules.pk_nca.output[0],
         fits=rules.pk_model_fit.output[0],
+        population=rules.pk_popfit.output.subjects,
         b_cells=rules.pd_b_cells.output.b_cells,
         clinical=rules.ingest_sheets.output.clinical,
     output:

@@ -17,5 +17,6 @@ table = subject_summary(
     read_tsv(sm.input.b_cells),
     read_tsv(sm.input.clinical, text_columns=["value", "endpoint", "subject_id"]),
     partial_auc=partial_auc_column(sm.params.end),
+    population=read_tsv(sm.input.population),
 )
 write_tsv(table, sm.output[0], sort_by=["subject_id"])

@@ -34,7 +34,7 @@ from ckpk.pk.population_data import PopulationData
 
 CHAINS = 4
 WARMUP = 500
-DRAWS = 500
+DRAWS = 1000
 TARGET_ACCEPT = 0.95
 DEFAULT_SEED = 2019
 RHAT_MAX = 1.01
