@@ -54,6 +54,11 @@ def _ask_for_devices() -> None:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={CHAINS}"
 
 
+# At import, so that the diagnostics (numpyro.diagnostics imports JAX) cannot start JAX
+# with one device before the sampler asks for four.
+_ask_for_devices()
+
+
 @dataclass(frozen=True)
 class Samples:
     """Draws by chain (chains × draws × ...) of every sampled site, and the sampler's log."""

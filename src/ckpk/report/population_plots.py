@@ -87,7 +87,9 @@ def plot_vpc(fit: AnalyteFit, path: str | Path, seed: int) -> Path:
         shown = _observed(ax, fit, members[fit.data.subject_index])
         _log_axis(ax, [v for v in [*shown, *mid] if v > 0])
         ax.set_xscale("symlog", linthresh=28.0)
-        ax.set_title(f"{label} ({int(members.sum())} subjects)", fontsize=9)
+        ax.set_xlim(left=0.0)
+        n = int(members.sum())
+        ax.set_title(f"{label} ({n} subject{'s' * (n != 1)})", fontsize=9)
         ax.set_xlabel("day after infusion")
         if k == 0:
             ax.set_ylabel(fit.data.unit or "level")
@@ -144,6 +146,7 @@ def plot_subjects(fit: AnalyteFit, folder: str | Path) -> list[Path]:
         shown = _observed(ax, fit, data.subject_index == i)
         _log_axis(ax, [v for v in [*shown, *mid[i]] if v > 0])
         ax.set_xscale("symlog", linthresh=28.0)
+        ax.set_xlim(left=0.0)
         ax.set_xlabel("day after infusion")
         ax.set_ylabel(data.unit or "level")
         title = f"{subject} {data.analyte} ({data.dose_level[i]}) population fit {status}"
