@@ -16,6 +16,7 @@ import numpy as np
 from ckpk.cells import safe_file_name
 from ckpk.pk.population import AnalyteFit
 from ckpk.pk.population_predict import predictions, simulate_vpc, subject_bands
+from ckpk.pk.summary import natural_key
 from ckpk.report.pk_plots import _BLQ_STYLE, _log_axis, _save
 
 _GRID_POINTS = 240
@@ -60,12 +61,18 @@ def _observed(ax: object, fit: AnalyteFit, mask: np.ndarray) -> list[float]:
     return list(level[mask])
 
 
+def _level_order(data: object, levels: np.ndarray, level: str) -> tuple:
+    """Dose levels by their dose where known, then in natural order (DL2 before DL10)."""
+    doses = data.dose[(levels == level) & np.isfinite(data.dose)]
+    return (float(doses.min()) if doses.size else np.inf, natural_key(level))
+
+
 def _dose_groups(fit: AnalyteFit) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(label, subject mask, covariate row) per dose level (one group without a covariate)."""
     data = fit.data
     levels = np.asarray(data.dose_level)
     groups = []
-    for level in sorted(set(levels), key=lambda x: (np.nanmin(data.dose[levels == x]), x)):
+    for level in sorted(set(levels), key=lambda x: _level_order(data, levels, x)):
         first = int(np.flatnonzero(levels == level)[0])
         groups.append((level, levels == level, data.covariate.rows[first]))
     if data.covariate.kind == "none":
