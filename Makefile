@@ -75,6 +75,7 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/popfit.py
 
 # Refresh the lock: newest versions that pyproject.toml allows, resolved in a clean venv.
 lock:
