@@ -20,12 +20,13 @@ include: "workflow/rules/flow.smk"
 include: "workflow/rules/qpcr.smk"
 include: "workflow/rules/pk.smk"
 include: "workflow/rules/pd.smk"
+include: "workflow/rules/export.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True
 
 
 onsuccess:

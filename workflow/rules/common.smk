@@ -1,5 +1,4 @@
 # Configuration checks and the helpers that find each stage's inputs.
-import os
 import sys
 from pathlib import Path
 
@@ -16,14 +15,16 @@ from ckpk.inputs import (
     listing_signature,
 )
 from ckpk.inputs.sheets import SHEETS, sheet_file
-from ckpk.run_summary import summarise_run
+from ckpk.run_summary import report_from_environment, summarise_run
 
 # The ckpk folder (this file is in workflow/rules/). Shipped files are found from here, so
 # the workflow runs from any folder (snakemake -s .../Snakefile) and as a module.
 CKPK_DIR = Path(str(workflow.current_basedir)).parents[1]
 
 try:
-    config.update(validate_config(config, workflow.source_path("../schemas/config.schema.yaml")))
+    config.update(
+        validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+    )
 except ConfigError as exc:
     # Stop before any job, naming the key.
     sys.exit(f"ckpk: {exc}")
@@ -50,13 +51,24 @@ MAKE_DEMO = not INPUT_DIR.exists() and INPUT_DIR.resolve() == DEMO_DIR.resolve()
 if not INPUT_DIR.exists() and not MAKE_DEMO:
     sys.exit(f"ckpk: config key input_dir: folder {INPUT_DIR} does not exist")
 if INPUT_DIR.exists() and RESULTS.resolve().is_relative_to(INPUT_DIR.resolve()):
-    sys.exit(f"ckpk: config key results_dir: {RESULTS} is inside input_dir; ckpk never "
-             "writes into the input folder")
+    sys.exit(
+        f"ckpk: config key results_dir: {RESULTS} is inside input_dir; ckpk never "
+        "writes into the input folder"
+    )
+
+
+# Rules that only join small tables run on the submit host, not as cluster jobs.
+localrules:
+    ledger_merge,
+    pk_subjects,
+    export_sdtm,
+    report_provenance,
 
 
 # Subject ids name result folders; ingest refuses any other (defence in depth here).
 wildcard_constraints:
     subject=SAFE_NAME_PATTERN,
+
 
 if workflow.is_main_process:
     # An input folder no run could use (no subjects.tsv, no instrument file) stops here,
@@ -72,7 +84,9 @@ if workflow.is_main_process:
 
     try:
         resolve_gates(
-            load_strategy(config["flow"]["gating"], config["flow"]["sample_group"] or None),
+            load_strategy(
+                config["flow"]["gating"], config["flow"]["sample_group"] or None
+            ),
             {key: config["flow"].get(key) for key in GATE_KEYS},
         )
     except (ConfigError, InputError) as exc:
@@ -80,10 +94,11 @@ if workflow.is_main_process:
 
 
 def planned_report():
-    """The report written right after this run: CKPK_REPORT (set by `make run`), or the
-    --report of `snakemake --report FILE --report-after-run`; None when there is none."""
-    if os.environ.get("CKPK_REPORT"):
-        return os.environ["CKPK_REPORT"]
+    """The report written right after this run: CKPK_REPORT (set by `make run`, read by
+    ckpk.run_summary), or the --report of `snakemake --report FILE --report-after-run`;
+    None when there is none."""
+    if report_from_environment():
+        return report_from_environment()
     args = sys.argv
     if "--report-after-run" not in args:
         return None
@@ -166,6 +181,57 @@ def qpcr_plate_labels(wildcards):
     return list(_qpcr_rows()["file"])
 
 
+def exported_tables():
+    """Every results table the exports copy (the Parquet folder holds one per table)."""
+    tables = [
+        RESULTS / "ledger.tsv",
+        RESULTS / "flow" / "gate_counts.tsv",
+        RESULTS / "flow" / "car_t.tsv",
+        RESULTS / "qpcr" / "wells.tsv",
+        RESULTS / "qpcr" / "standard_curves.tsv",
+        RESULTS / "qpcr" / "transgene.tsv",
+        RESULTS / "pk" / "concentrations.tsv",
+        RESULTS / "pk" / "nca.tsv",
+        RESULTS / "pk" / "model_fits.tsv",
+        RESULTS / "pk" / "summary_by_dose.tsv",
+        RESULTS / "pk" / "persistence_by_dose.tsv",
+        RESULTS / "pk" / "persistence_km.tsv",
+        RESULTS / "pk" / "dose_proportionality.tsv",
+        RESULTS / "pk" / "exposure_response.tsv",
+        RESULTS / "pk" / "subjects.tsv",
+        RESULTS / "pd" / "b_cells.tsv",
+        RESULTS / "pd" / "aplasia_by_dose.tsv",
+        RESULTS / "sdtm" / "pc.tsv",
+        RESULTS / "sdtm" / "pp.tsv",
+    ]
+    return [str(t) for t in tables]
+
+
+# The main tables shown as browsable pages in the report: (table, page name, title).
+REPORT_TABLES = [
+    (str(RESULTS / "pk" / "subjects.tsv"), "subjects", "One row per subject"),
+    (str(RESULTS / "pk" / "nca.tsv"), "nca", "NCA per subject and analyte"),
+    (str(RESULTS / "pk" / "model_fits.tsv"), "model_fits", "Kinetic model fits"),
+    (
+        str(RESULTS / "pk" / "summary_by_dose.tsv"),
+        "summary_by_dose",
+        "PK by dose level",
+    ),
+    (
+        str(RESULTS / "pk" / "persistence_km.tsv"),
+        "persistence_km",
+        "Persistence (Kaplan-Meier)",
+    ),
+    (str(RESULTS / "pd" / "b_cells.tsv"), "b_cells", "B-cell aplasia per subject"),
+    (
+        str(RESULTS / "pk" / "dose_proportionality.tsv"),
+        "dose_proportionality",
+        "Dose proportionality",
+    ),
+    (str(RESULTS / "ledger.tsv"), "ledger", "Ledger of input files with checksums"),
+]
+
+
 def final_outputs():
     return [
         str(RESULTS / "ledger.tsv"),
@@ -179,4 +245,7 @@ def final_outputs():
         str(RESULTS / "pk" / "dose_proportionality.tsv"),
         str(RESULTS / "pk" / "exposure_response.tsv"),
         str(RESULTS / "pk" / "subjects.tsv"),
+        str(RESULTS / "sdtm" / "pp.xpt"),
+        str(RESULTS / "ckpk_results.xlsx"),
+        str(RESULTS / "provenance" / "versions.tsv"),
     ]

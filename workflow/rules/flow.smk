@@ -13,15 +13,22 @@ rule flow_gate_subject:
             directory(str(RESULTS / "flow" / "qc" / "{subject}")),
             patterns=["{name}.png"],
             caption="../report/gate_qc.rst",
-            category="Flow gate QC",
-            subcategory="{subject}",
+            category="QC",
+            subcategory="Flow gates {subject}",
         ),
+    log:
+        str(LOGS / "flow" / "gate_{subject}.log"),
+    benchmark:
+        str(LOGS / "benchmarks" / "flow_gate_subject_{subject}.tsv")
+    conda:
+        "../envs/ckpk.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         labels=fcs_labels_of_subject,
         sample_group=config["flow"]["sample_group"],
         qc_plots=config["flow"]["qc_plots"],
-    log:
-        str(LOGS / "flow" / "gate_{subject}.log"),
     script:
         "../scripts/flow_gate_subject.py"
 
@@ -36,19 +43,26 @@ rule flow_car_t:
         gate_counts=report(
             str(RESULTS / "flow" / "gate_counts.tsv"),
             caption="../report/gate_counts.rst",
-            category="Flow cytometry",
+            category="Flow",
         ),
         car_t=report(
             str(RESULTS / "flow" / "car_t.tsv"),
             caption="../report/car_t.rst",
-            category="Flow cytometry",
+            category="Flow",
         ),
         ledger=str(RESULTS / "flow" / "ledger.tsv"),
+    log:
+        str(LOGS / "flow" / "car_t.log"),
+    benchmark:
+        str(LOGS / "benchmarks" / "flow_car_t.tsv")
+    conda:
+        "../envs/ckpk.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         sample_group=config["flow"]["sample_group"],
         gates={key: config["flow"].get(key) for key in GATE_KEYS},
         lloq_events=config["flow"]["lloq_events"],
-    log:
-        str(LOGS / "flow" / "car_t.log"),
     script:
         "../scripts/flow_car_t.py"
