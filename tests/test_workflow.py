@@ -309,7 +309,7 @@ def test_workbook_and_parquet_copies(workflow_run) -> None:
         copy = results / "parquet" / source.relative_to(results).with_suffix(".parquet")
         assert copy.is_file(), source
         parquet, tsv = pd.read_parquet(copy), read_tsv(source)
-        for column in tsv.columns[tsv.dtypes == object]:  # text: missing is None in Parquet
+        for column in tsv.select_dtypes(include="object").columns:  # text: missing is None
             tsv[column] = tsv[column].where(tsv[column].notna(), None)
         pd.testing.assert_frame_equal(parquet, tsv, check_dtype=True)
 
