@@ -73,6 +73,8 @@ test-slurm: $(VENV)/.installed-run
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests workflow/scripts benchmarks
 	$(BIN)/ruff format --check src tests workflow/scripts benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/run.py
