@@ -2,10 +2,10 @@
 
 Gates are taken in the plan's order, each tested only on its parent's events (a gate's
 members are its parent's events inside it, as in FlowKit), with FlowKit's own tests:
-rectangle ranges include their minimum and exclude their maximum; polygons by winding
-number and ellipsoids by Mahalanobis distance, through the same flowutils functions
-FlowKit calls; quadrants as [low, high) ranges on their dividers; Boolean gates on the
-membership of the gates they combine. Members are kept as sorted event indices.
+rectangle ranges and quadrants as [low, high) ranges (:mod:`ckpk.flow.thresholds`);
+polygons by winding number and ellipsoids by Mahalanobis distance, through the same
+flowutils functions FlowKit calls; Boolean gates on the membership of the gates they
+combine. Members are kept as sorted event indices.
 """
 
 from __future__ import annotations
@@ -14,30 +14,18 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from ckpk.flow import guard
+from ckpk.flow import guard, thresholds
 from ckpk.flow.event_space import EventSpace
 from ckpk.flow.plan import Gate
 
 ROOT = "/root"
 
 
-def _ranges(values: list[np.ndarray], ranges: list[tuple[int, float | None, float | None]]):
-    inside = np.ones(len(values[0]) if values else 0, dtype=bool)
-    for position, low, high in ranges:
-        if low is not None:
-            inside = np.bitwise_and(inside, values[position] >= low)
-        if high is not None:
-            inside = np.bitwise_and(inside, values[position] < high)
-    return inside
-
-
 def _inside(gate: Gate, values: list[np.ndarray]) -> np.ndarray:
     """Which of the events whose ``values`` are given lie inside ``gate``."""
     from flowutils import gating
 
-    if gate.kind == "rectangle":
-        inside = _ranges(values, [(i, d.low, d.high) for i, d in enumerate(gate.dims)])
-    elif gate.kind == "polygon":
+    if gate.kind == "polygon":
         points = np.ascontiguousarray(np.column_stack(values), dtype=np.float64)
         inside = gating.points_in_polygon(np.array(gate.vertices, dtype=np.float64), points)
     elif gate.kind == "ellipsoid":
@@ -80,13 +68,12 @@ def evaluate(space: EventSpace, check: bool = True) -> dict[str, np.ndarray]:
         if gate.kind == "boolean":
             members[gate.path] = parent[_boolean(gate, parent, members, count)]
             continue
+        if gate.kind in ("rectangle", "quadrant"):
+            for path, inside in thresholds.range_gate(space, gate, parent, check).items():
+                members[path] = parent[inside]
+            continue
         values = space.points(gate, parent)
-        if gate.kind == "quadrant":
-            for quadrant in gate.quadrants:
-                inside = _ranges(values, list(quadrant.ranges))
-                members[f"{gate.path}/{quadrant.name}"] = parent[inside]
-        else:
-            members[gate.path] = parent[_inside(gate, values)]
+        members[gate.path] = parent[_inside(gate, values)]
         if check:
             guard.check(space, gate, parent, values)
     return members

@@ -20,7 +20,6 @@ event, and only for events that reach a gate using it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +42,7 @@ class Compensation:
     indices: list[int]  # file channel index of each detector, in the matrix's order
     inverse: np.ndarray
     bound: np.ndarray  # |S^-1| + |S^-1| |S| |S^-1|: scales the rounding bound (guard)
+    largest: np.ndarray | None = None  # largest |raw value| per detector (guard, cached)
 
     @classmethod
     def of(cls, key: str, indices: list[int], matrix: np.ndarray) -> Compensation:
@@ -125,6 +125,7 @@ class EventSpace:
         self._compensations: dict[str | None, Compensation | None] = {}
         self._compensated: dict[tuple[str, int], np.ndarray] = {}
         self._values: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._prefetched = False
         labels = list(source.pnn_labels)
         self._pnn = labels
         self._pns = list(source.pns_labels)
@@ -172,21 +173,43 @@ class EventSpace:
             if index not in channels:
                 channels.append(index)
             columns = [compensation.position(i) for i in channels]
-            product = compensation.inverse[:, columns]
-            out = np.empty((self.count, len(channels)))
+            product = np.ascontiguousarray(compensation.inverse[:, columns].T)
+            out = np.empty((len(channels), self.count))
             for start in range(0, self.count, _CHUNK):
                 stop = min(start + _CHUNK, self.count)
-                block = np.column_stack([self.raw(i)[start:stop] for i in compensation.indices])
-                out[start:stop] = block @ product
+                block = np.stack([self.raw(i)[start:stop] for i in compensation.indices])
+                out[:, start:stop] = product @ block
             for position, channel in enumerate(channels):
-                self._compensated[(compensation.key, channel)] = np.ascontiguousarray(
-                    out[:, position]
-                )
+                self._compensated[(compensation.key, channel)] = out[position]
         return self._compensated[key]
 
     # --- raw values and lookups -------------------------------------------------------
     def raw(self, index: int) -> np.ndarray:
+        if not self._prefetched:
+            self._prefetched = True
+            self._prefetch()
         return self.source.column(index)
+
+    def _prefetch(self) -> None:
+        """Have the reader decode every channel the gates use in one pass."""
+        prefetch = getattr(self.source, "prefetch", None)
+        if prefetch is None:
+            return
+        wanted: list[int] = []
+        for gate in self.plan.gates:
+            for dim in gate.dims:
+                try:
+                    if dim.ratio is not None:
+                        names = self.plan.transforms[dim.ratio].params["dimensions"]
+                        wanted += [self._pnn.index(n) for n in names if n in self._pnn]
+                        continue
+                    wanted.append(self.channel(dim))
+                    compensation = self.compensation(gate.comp)
+                except NeedsFlowKit:
+                    continue  # the evaluation will say so
+                if compensation is not None:
+                    wanted += compensation.indices
+        prefetch(wanted)
 
     def channel(self, dim: Dimension) -> int:
         """File channel index of a dimension, found as FlowKit finds it."""
@@ -252,8 +275,3 @@ class EventSpace:
     def points(self, gate: Gate, events: np.ndarray) -> list[np.ndarray]:
         """Every dimension of ``gate`` for ``events``."""
         return [self.values(gate, dim, events) for dim in gate.dims]
-
-
-def dims_used(plan: GatingPlan) -> Sequence[tuple[Gate, Dimension]]:
-    """Every (gate, dimension) pair of the plan, in evaluation order."""
-    return [(gate, dim) for gate in plan.gates for dim in gate.dims]

@@ -183,6 +183,10 @@ class FcsFile:
         """Channel ``index``, preprocessed as FlowIO/FlowKit's "raw" events."""
         return self.events.column(index)
 
+    def prefetch(self, indices: list[int]) -> None:
+        """Decode these channels in one pass (:meth:`FcsEvents.prefetch`)."""
+        self.events.prefetch(indices)
+
     def to_sample(self) -> flowkit.Sample:
         """The same events as a FlowKit ``Sample`` (for FlowKit's engine)."""
         import flowkit  # deferred: importing FlowKit costs ~2 s (benchmarks/README.md)

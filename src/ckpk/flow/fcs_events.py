@@ -106,6 +106,17 @@ def data_layout(
     return DataLayout(start, tot, widths, kind, order, masks, off_by_one)
 
 
+_BLOCK = 1 << 16  # events per block when channels are turned into rows
+
+
+def _uniform_dtype(layout: DataLayout) -> np.dtype | None:
+    """The one numpy type of every value when all channels are stored alike, else None."""
+    width = layout.widths[0]
+    if any(w != width for w in layout.widths) or width not in (1, 2, 4, 8):
+        return None
+    return np.dtype(f"{layout.order}{'u' if layout.kind == 'i' else 'f'}{width}")
+
+
 def _row_dtype(layout: DataLayout) -> np.dtype:
     """One event as a numpy record: a field per channel (bytes for odd integer widths)."""
     fields = []
@@ -158,17 +169,18 @@ class FcsEvents:
         self.time_index = time_index
         self.time_step = time_step
         self.layout = layout
+        self._records = None
         if layout is not None:
-            self._records = np.memmap(
-                path,
-                dtype=_row_dtype(layout),
-                mode="r",
-                offset=layout.start,
-                shape=(layout.events,),
-            )
+            uniform = _uniform_dtype(layout)
+            if uniform is not None:
+                # All channels stored alike: the segment is one events x channels array.
+                shape, dtype = (layout.events, len(self.scales)), uniform
+                self._values = np.memmap(path, dtype, "r", layout.start, shape)
+            else:
+                shape, dtype = (layout.events,), _row_dtype(layout)
+                self._records = np.memmap(path, dtype, "r", layout.start, shape)
             self.event_count = layout.events
         else:
-            self._records = None
             self._values = np.asarray(values).reshape(-1, len(self.scales))
             self.event_count = len(self._values)
         self._cache: dict[int, np.ndarray] = {}
@@ -177,27 +189,27 @@ class FcsEvents:
     def channel_count(self) -> int:
         return len(self.scales)
 
+    def _mask(self, values: np.ndarray, index: int) -> np.ndarray:
+        layout = self.layout
+        if layout is None or layout.kind != "i":
+            return values
+        mask = layout.masks[index]
+        # A mask as wide as the stored integer keeps every bit.
+        if mask is not None and mask < np.iinfo(values.dtype).max:
+            values = np.bitwise_and(values, np.asarray(mask, dtype=values.dtype))
+        return values
+
     def stored(self, index: int) -> np.ndarray:
         """Channel ``index`` as stored in the file (integer data masked as FlowIO masks it)."""
         if self._records is None:
-            return self._values[:, index]
+            return self._mask(self._values[:, index], index)
         field = self._records[f"c{index}"]
-        layout = self.layout
-        if layout.kind == "i":
-            if field.ndim == 2:
-                field = _assemble(np.asarray(field), layout.order)
-            mask = layout.masks[index]
-            # A mask as wide as the stored integer keeps every bit.
-            if mask is not None and mask < np.iinfo(field.dtype).max:
-                field = np.bitwise_and(field, np.asarray(mask, dtype=field.dtype))
-        return field
+        if field.ndim == 2:
+            field = _assemble(np.asarray(field), self.layout.order)
+        return self._mask(field, index)
 
-    def column(self, index: int) -> np.ndarray:
-        """Channel ``index`` as float64, preprocessed as FlowIO does (cached; read-only)."""
-        cached = self._cache.get(index)
-        if cached is not None:
-            return cached
-        values = np.array(self.stored(index), dtype=np.float64)
+    def _preprocess(self, values: np.ndarray, index: int) -> np.ndarray:
+        """FlowIO's preprocessing of one channel's float64 values, operation for operation."""
         if index == self.time_index and self.time_step is not None:
             values = values * self.time_step
         scale = self.scales[index]
@@ -206,8 +218,30 @@ class FcsEvents:
         if scale.gain != 1.0 and scale.gain != 0:
             values = values / scale.gain
         values.flags.writeable = False
-        self._cache[index] = values
         return values
+
+    def column(self, index: int) -> np.ndarray:
+        """Channel ``index`` as float64, preprocessed as FlowIO does (cached; read-only)."""
+        cached = self._cache.get(index)
+        if cached is None:
+            cached = self._preprocess(np.array(self.stored(index), dtype=np.float64), index)
+            self._cache[index] = cached
+        return cached
+
+    def prefetch(self, indices: Sequence[int]) -> None:
+        """Decode several channels in one pass over the file (one row each, contiguous):
+        a channel at a time would read the whole segment once per channel."""
+        wanted = [i for i in dict.fromkeys(indices) if i not in self._cache]
+        if len(wanted) < 2 or self._records is not None:
+            return
+        rows = np.empty((len(wanted), self.event_count))
+        for start in range(0, self.event_count, _BLOCK):
+            rows[:, start : start + _BLOCK] = self._values[start : start + _BLOCK, wanted].T
+        for row, index in zip(rows, wanted, strict=True):
+            if self.layout is not None and self.layout.masks[index] is not None:
+                self._cache[index] = self.column(index)  # masked integers: channel alone
+            else:
+                self._cache[index] = self._preprocess(row, index)
 
     def columns(self, indices: Sequence[int]) -> np.ndarray:
         """Several channels as one float64 array (events x channels)."""
@@ -217,10 +251,14 @@ class FcsEvents:
 
     def all_finite(self) -> bool:
         """True when no value is NaN or infinite after preprocessing (every channel)."""
+        stored_checked = self._records is not None or self._values.dtype.kind != "f"
+        if not stored_checked:  # one pass over every stored value
+            for start in range(0, self.event_count, 16 * _BLOCK):
+                if not np.isfinite(self._values[start : start + 16 * _BLOCK]).all():
+                    return False
         for index, scale in enumerate(self.scales):
             plain = scale.decades <= 0 and scale.gain in (1.0, 0) and index != self.time_index
-            values = self.stored(index) if plain else self.column(index)
-            if values.dtype.kind == "f" and not np.isfinite(values).all():
+            if not plain and not np.isfinite(self.column(index)).all():
                 return False
         return True
 

@@ -40,8 +40,21 @@ def _perturbable(space: EventSpace, gate: Gate, dim: Dimension) -> tuple | None:
 
 def _file_delta(space: EventSpace, compensation: object, position: int) -> float:
     """One rounding bound for every event of the file (largest raw values)."""
-    largest = np.array([np.nanmax(np.abs(space.raw(i)), initial=0.0) for i in compensation.indices])
+    largest = compensation.largest
+    if largest is None:
+        with np.errstate(invalid="ignore"):
+            largest = np.array(
+                [np.nanmax(np.abs(space.raw(i)), initial=0.0) for i in compensation.indices]
+            )
+        compensation.largest = largest
     return TOLERANCE * float(largest @ compensation.bound[:, position])
+
+
+def file_rounding(space: EventSpace, gate: Gate, dim: Dimension) -> float:
+    """How far (in data units, before the transform) rounding could move this dimension's
+    value of any event of the file: 0 for values computed exactly as FlowKit does."""
+    found = _perturbable(space, gate, dim)
+    return 0.0 if found is None else _file_delta(space, *found)
 
 
 def _event_delta(
@@ -157,6 +170,27 @@ def _near_ellipsoid(gate: Gate, values: list[np.ndarray], widths: list) -> np.nd
     with np.errstate(invalid="ignore"):
         reach = rounding + gradient * step + curvature * step**2
         return (np.abs(distance - gate.distance_square) <= reach) | np.isinf(step)
+
+
+def check_threshold(
+    space: EventSpace,
+    gate: Gate,
+    dim: Dimension,
+    events: np.ndarray,
+    values: np.ndarray,
+    bounds: list[float],
+) -> None:
+    """:func:`check` for one dimension of a rectangle or quadrant gate: ``events`` are the
+    events whose values lie near a bound (the others are decided far from any)."""
+    if not len(events) or _perturbable(space, gate, dim) is None:
+        return
+    solo = Gate(gate.path, gate.name, gate.parent, "rectangle", gate.comp, (dim,))
+    (width,) = _half_widths(space, solo, events, [values])
+    if _near_bounds([values], [bounds], [width]).any():
+        raise NeedsFlowKit(
+            f"an event lies within rounding distance of gate {gate.path}'s boundary, "
+            "so FlowKit's own arithmetic decides it"
+        )
 
 
 def _near(gate: Gate, values: list[np.ndarray], widths: list) -> np.ndarray:
