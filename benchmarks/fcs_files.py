@@ -13,7 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ckpk.simulate.cytometry import CHANNELS, FLUOROCHROMES, MARKERS, SPILLOVER, simulate_events
+from ckpk.simulate.cytometry import (
+    CHANNELS,
+    FLUOROCHROMES,
+    MARKERS,
+    SPILLOVER,
+    TubeSetup,
+    simulate_events,
+)
 from ckpk.simulate.trial import BloodState
 
 EXTRA = ["BV510-A", "BV605-A", "BV711-A", "PE-CF594-A", "APC-R700-A", "BUV395-A"]
@@ -31,11 +38,13 @@ def panel_events(n_events: int, seed: int = 7) -> tuple[np.ndarray, list[str], s
     """(events x 16 float32, channel names, $SPILLOVER value) of one simulated tube."""
     rng = np.random.default_rng(seed)
     blood = BloodState(
-        car_t=80.0, t_native=900.0, b_cells=5.0, nk_cells=150.0, monocytes=450.0,
+        car_t=80.0,
+        t_native=900.0,
+        b_cells=5.0,
+        nk_cells=150.0,
+        monocytes=450.0,
         granulocytes=4000.0,
-    )  # fmt: skip
-    from ckpk.simulate.cytometry import TubeSetup
-
+    )
     data, _counts = simulate_events(blood, TubeSetup(), n_events, rng)
     detectors, matrix = _spillover(rng)
     true_extra = 60.0 * np.exp(rng.normal(0.0, 0.6, (n_events, len(EXTRA))))

@@ -304,6 +304,9 @@ def gate_files(
             continue
         engines[engine] += 1
         tables.append(table)
+    finish = getattr(on_file, "finish", None)
+    if finish is not None:
+        finish()  # e.g. the QC plots of the batch, drawn together
     log.info("gating engine: fast path for %d file(s), FlowKit's engine for %d", *engines.values())
     if tables:
         counts = pd.concat(tables, ignore_index=True)

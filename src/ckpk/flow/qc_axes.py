@@ -66,7 +66,12 @@ def decade_ticks(spec: Transform, limits: tuple[float, float]) -> Ticks:
     kept.sort()
     minors = [s * m * 10.0**k for k in range(0, 8) for m in range(2, 10) for s in (1.0, -1.0)]
     minor_positions = _forward(spec, minors)
-    minor = sorted(float(p) for p in minor_positions[_within(minor_positions, limits)])
+    # Near 0 a logicle scale packs the low decades' minor ticks into a smudge: keep those
+    # at least a hundredth of the axis from the last one kept.
+    minor: list[float] = []
+    for position in sorted(float(p) for p in minor_positions[_within(minor_positions, limits)]):
+        if not minor or position - minor[-1] > span / 100:
+            minor.append(position)
     return Ticks([p for p, _ in kept], [label for _, label in kept], minor)
 
 

@@ -10,7 +10,7 @@ paid once per batch, and adding a file re-gates only its subject's batch
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,22 +44,28 @@ def qc_plot_name(label: str) -> str:
     return "__".join(parts) + ".png"
 
 
-def qc_plotter(
-    strategy: GatingPlan | flowkit.GatingStrategy, qc_dir: str | Path
-) -> Callable[[str, FcsFile, GatingOutcome], None]:
-    """The ``on_file`` callback of :func:`ckpk.flow.gating.gate_files` that draws each gated
-    file's QC plot into ``qc_dir``, named by :func:`qc_plot_name`."""
-    from ckpk.flow.qc_plot import QcCanvas, panels, plot_gates  # deferred: matplotlib
+class QcPlotter:
+    """The ``on_file`` callback of :func:`ckpk.flow.gating.gate_files` that keeps what each
+    gated file's QC plot shows; ``finish`` (called by ``gate_files`` at the end) draws
+    them all into ``qc_dir``, named by :func:`qc_plot_name`."""
 
-    plan = as_plan(strategy)
-    qc_dir = Path(qc_dir)
-    qc_dir.mkdir(parents=True, exist_ok=True)
-    canvas = QcCanvas(len(panels(plan)))  # one figure for every file of the batch
+    def __init__(self, plan: GatingPlan, qc_dir: str | Path) -> None:
+        from ckpk.flow.qc_plot import QcBatch  # deferred: matplotlib is only needed here
 
-    def plot(label: str, sample: FcsFile, outcome: GatingOutcome) -> None:
-        plot_gates(sample, plan, qc_dir / qc_plot_name(label), outcome=outcome, canvas=canvas)
+        self.qc_dir = Path(qc_dir)
+        self.qc_dir.mkdir(parents=True, exist_ok=True)
+        self.batch = QcBatch(plan)
 
-    return plot
+    def __call__(self, label: str, sample: FcsFile, outcome: GatingOutcome) -> None:
+        self.batch.add(outcome, self.qc_dir / qc_plot_name(label))
+
+    def finish(self) -> list[Path]:
+        return self.batch.finish()
+
+
+def qc_plotter(strategy: GatingPlan | flowkit.GatingStrategy, qc_dir: str | Path) -> QcPlotter:
+    """A :class:`QcPlotter` of ``strategy`` (a plan, or a FlowKit strategy compiled here)."""
+    return QcPlotter(as_plan(strategy), qc_dir)
 
 
 def load_plan(
