@@ -251,7 +251,8 @@ class _Frame:
                     ax.draw_artist(artist)
             layer["message"].set_text(panel.message)
             layer["title"].set_text(panel.title)
-            for artist in [layer["message"], layer["title"], *ax.spines.values()]:
+            shown = [layer["message"]] if panel.message else []
+            for artist in [*shown, layer["title"], *ax.spines.values()]:
                 ax.draw_artist(artist)
         self.title.set_text(data.title)
         self.figure.draw_artist(self.title)
