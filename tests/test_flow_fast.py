@@ -345,3 +345,51 @@ def test_gate_files_says_which_engine_gated(simulated, caplog):
         gate_files(simulated[:3], load_strategy(SHIPPED))
     assert "gating engine: ckpk fast path (9 gates compiled from car_t.xml)" in caplog.text
     assert re.search(r"fast path for \d+ file\(s\), FlowKit's engine for 0", caplog.text)
+
+
+def test_nan_and_infinite_values_fall_as_flowkit_has_them(tmp_path):
+    """Events with NaN or infinite values, scatter and fluorescence: the same members as
+    FlowKit's (whichever engine gated the file)."""
+    rng = np.random.default_rng(21)
+    names = ["FSC-A", "FSC-H", "SSC-A", "FITC-A", "PE-A", "PerCP-Cy5-5-A", "PE-Cy7-A"]
+    names += ["APC-A", "BV421-A"]
+    events = np.column_stack(
+        [
+            rng.normal(55_000, 5_000, 4000),
+            rng.normal(47_000, 4_000, 4000),
+            rng.lognormal(9.4, 0.2, 4000),
+            *(rng.lognormal(5 + 2 * (i % 2), 1.5, 4000) for i in range(6)),
+        ]
+    )
+    for row, column in ((0, 0), (1, 5), (2, 8), (3, 3)):
+        events[row, column] = np.nan
+    for row, column, value in ((4, 5, np.inf), (5, 6, -np.inf), (6, 1, np.inf)):
+        events[row, column] = value
+    fcs = tmp_path / "S01_D1.fcs"
+    spill = (
+        "6,"
+        + ",".join(names[3:])
+        + ","
+        + ",".join("1" if i == j else "0.05" for i in range(6) for j in range(6))
+    )
+    with fcs.open("wb") as handle:
+        flowio.create_fcs(
+            handle, events.ravel().tolist(), names, metadata_dict={"$SPILLOVER": spill}
+        )
+    data = read_fcs_file(fcs)
+    assert "not finite" in " ".join(data.notes)
+    outcome = gate_events(data, load_strategy(SHIPPED))
+    assert_same_gating(outcome, flowkit_membership(fcs, fk.parse_gating_xml(str(SHIPPED))))
+
+
+def test_a_plan_is_reused_only_for_the_very_strategy_it_was_compiled_from(tmp_path):
+    from ckpk.flow.plan import cached_plan, write_plan
+
+    strategy = tmp_path / "car_t.xml"
+    strategy.write_bytes(SHIPPED.read_bytes())
+    plan_path = write_plan(as_plan(load_strategy(strategy)), tmp_path / "plan.json")
+    assert cached_plan(plan_path, strategy, None) == as_plan(load_strategy(strategy))
+    assert cached_plan(plan_path, strategy, "CAR T panel") is None  # another sample group
+    strategy.write_bytes(SHIPPED.read_bytes().replace(b'gating:min="0.42"', b'gating:min="0.43"'))
+    assert cached_plan(plan_path, strategy, None) is None  # the strategy was edited
+    assert cached_plan(tmp_path / "absent.json", strategy, None) is None

@@ -90,14 +90,16 @@ def compare(
     data = space.data_values(gate, dim)[parent]
     rounding = guard.file_rounding(space, gate, dim)
     at_least, below = {}, {}
-    near = np.zeros(len(parent), dtype=bool)
+    # NaN and infinite values are transformed too: what a transform makes of them (NaN,
+    # or its top of scale) is for the transform to say.
+    near = ~np.isfinite(data)
     for bound in bounds:
         centre, width = found[bound]
         reach = width + rounding
         with np.errstate(invalid="ignore"):
             above, under = data > centre + reach, data < centre - reach
         at_least[bound], below[bound] = above, under
-        near |= ~(above | under)  # NaN and infinite values land here too
+        near |= ~(above | under)
     chosen = np.flatnonzero(near)
     if chosen.size:
         values = space.values(gate, dim, parent[chosen])
