@@ -1,11 +1,34 @@
-# Flow cytometry: gate FCS files per subject, then CAR T cells per µL and % of CD3+.
+# Flow cytometry: compile the gating strategy once, gate FCS files per subject, then CAR T
+# cells per µL and % of CD3+.
 from ckpk.flow import GATE_KEYS
+
+
+rule flow_plan:
+    # FlowKit parses the strategy here, once; gating jobs read the compiled plan.
+    input:
+        strategy=config["flow"]["gating"],
+    output:
+        plan=FLOW_PLAN,
+    log:
+        str(LOGS / "flow" / "plan.log"),
+    benchmark:
+        str(LOGS / "benchmarks" / "flow_plan.tsv")
+    conda:
+        "../envs/ckpk.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        sample_group=config["flow"]["sample_group"],
+    script:
+        "../scripts/flow_plan.py"
 
 
 rule flow_gate_subject:
     input:
         fcs=fcs_files_of_subject,
         strategy=config["flow"]["gating"],
+        plan=FLOW_PLAN,
     output:
         counts=str(RESULTS / "flow" / "batches" / "{subject}.gate_counts.tsv"),
         ledger=str(RESULTS / "flow" / "batches" / "{subject}.ledger.tsv"),
@@ -39,6 +62,7 @@ rule flow_car_t:
         ledgers=lambda wc: flow_batch_outputs("ledger"),
         manifest=rules.ingest_files.output.manifest,
         strategy=config["flow"]["gating"],
+        plan=FLOW_PLAN,
     output:
         gate_counts=report(
             str(RESULTS / "flow" / "gate_counts.tsv"),
