@@ -60,6 +60,7 @@ summary: $(VENV)/.installed-run
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests workflow/scripts benchmarks
 	$(BIN)/ruff format --check src tests workflow/scripts benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # A real SLURM run: a one-node cluster started here, a small trial through the SLURM
@@ -72,6 +73,8 @@ test-slurm: $(VENV)/.installed-run
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests workflow/scripts benchmarks
 	$(BIN)/ruff format --check src tests workflow/scripts benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/run.py

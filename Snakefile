@@ -21,12 +21,13 @@ include: "workflow/rules/qpcr.smk"
 include: "workflow/rules/pk.smk"
 include: "workflow/rules/popfit.smk"
 include: "workflow/rules/pd.smk"
+include: "workflow/rules/export.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True
 
 
 onsuccess:

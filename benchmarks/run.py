@@ -1,26 +1,30 @@
 """Speed and memory of ckpk's heavy steps, written into benchmarks/README.md.
 
 Run with ``make bench`` (or ``.venv/bin/python benchmarks/run.py [--quick]``). Every
-figure is measured on the machine that runs it; nothing here is asserted by the tests.
+figure is measured on the machine that runs it, as the median of repeated runs; nothing
+here is asserted by the tests. Measured, in one run:
 
-Measured:
-1. ``ckpk simulate``: a trial of N subjects at E events per FCS file;
-2. gating: the files of that trial through ``ckpk.flow.stage.gate_batch`` in one
-   process (the workflow's per-subject batch), with and without gate QC plots, plus
-   the cost of importing FlowKit, which a job-per-file design would pay per file;
-3. the whole workflow on that trial with ``snakemake --cores 2``, then the work a
-   re-run does after one FCS file is added (which jobs re-run, how long it takes).
+1. gating one FCS file of the simulated panel widened to 16 channels
+   (benchmarks/fcs_files.py) at 100,000 and 1,000,000 events, each in its own process
+   after one warm-up: ckpk (``gate_files``: read, check, gate), naive FlowKit
+   (``flowkit.Sample`` + ``GatingStrategy.gate_sample``) and a plain numpy read of the
+   DATA segment (the floor); the counts of ckpk and FlowKit are compared gate by gate;
+2. the gate QC plot per file, and the peak memory of gating plus plotting;
+3. the workflow on the demo trial (``make run``: generate, run, report), then a re-run
+   with nothing to do, then a re-run after one FCS file is added (which jobs ran, and
+   how long each took).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import re
-import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -29,65 +33,108 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 WORK = HERE / "work"
+STRATEGY = PROJECT / "resources" / "gating" / "car_t.xml"
 BEGIN = "<!-- results:begin -->"
 END = "<!-- results:end -->"
 
+# Runs in a fresh process: imports, one warm-up run, then the timed runs. Prints JSON.
+GATE_CODE = """
+import json, sys, time
+import numpy as np
+engine, path, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
+strategy_path = {strategy!r}
 
-def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024.0
+def numpy_read():
+    with open(path, "rb") as handle:
+        head = handle.read(58)
+    start, stop = int(head[26:34]), int(head[34:42])
+    text = open(path, "rb").read(start).decode("latin-1")
+    tokens = text[59:].split("/")
+    par = int(tokens[tokens.index("$PAR") + 1])
+    raw = np.fromfile(path, dtype="<f4", count=(stop - start + 1) // 4, offset=start)
+    return raw.reshape(-1, par).astype(np.float64), {{}}
 
+if engine == "flowkit":
+    import flowkit as fk
+    strategy = fk.parse_gating_xml(strategy_path)
+    def run():
+        report = strategy.gate_sample(fk.Sample(path)).report
+        return {{"/" + "/".join((*r.gate_path, r.gate_name)): int(r.count)
+                for r in report.itertuples()}}
+elif engine == "numpy":
+    def run():
+        return numpy_read()[1]
+else:
+    from ckpk.flow.gating import gate_files
+    from ckpk.flow.stage import load_plan, qc_plotter
+    plan = load_plan(strategy_path)
+    plot = qc_plotter(plan, {qc!r}) if engine == "ckpk+qc" else None
+    def run():
+        counts, rejected = gate_files([path], plan, labels=["S01_D14.fcs"], on_file=plot)
+        assert not rejected, rejected
+        return dict(zip(counts["gate_path"], counts["count"].astype(int).tolist()))
 
-def _python(code: str) -> tuple[float, str]:
+counts = run()
+times = []
+for _ in range(repeats):
     start = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT
-    )
-    return time.perf_counter() - start, out.stdout.strip()
+    run()
+    times.append(time.perf_counter() - start)
+# The process's own peak (VmHWM): ru_maxrss would include the parent's at fork time.
+status = open("/proc/self/status").read()
+peak = int(status.split("VmHWM:")[1].split()[0]) / 1024
+print(json.dumps({{"times": times, "counts": counts, "peak_mb": peak}}))
+"""
 
 
-def bench_simulate(trial: Path, subjects: int, events: int) -> dict:
-    from ckpk.simulate import SimulationSettings, simulate_trial
+def _gate(engine: str, path: Path, repeats: int) -> dict:
+    code = GATE_CODE.format(strategy=str(STRATEGY), qc=str(WORK / "qc"))
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}  # as in a workflow job on a shared node
+    proc = subprocess.run(
+        [sys.executable, "-c", code, engine, str(path), str(repeats)],
+        capture_output=True, text=True, check=True, cwd=PROJECT, env=env,
+    )  # fmt: skip
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["median"] = statistics.median(result["times"])
+    return result
 
-    shutil.rmtree(trial, ignore_errors=True)
-    start = time.perf_counter()
-    simulate_trial(trial, SimulationSettings(n_subjects=subjects, events_per_file=events))
-    seconds = time.perf_counter() - start
-    files = list((trial / "flow").rglob("*.fcs"))
-    size = sum(f.stat().st_size for f in files) / 1e6
-    return {"seconds": seconds, "fcs_files": len(files), "fcs_mb": size}
+
+def bench_gating(events: int, repeats: int) -> dict:
+    """ckpk vs naive FlowKit vs numpy on one 16-channel file of ``events`` events."""
+    sys.path.insert(0, str(HERE))
+    from fcs_files import panel_events, write_fcs
+
+    path = WORK / f"panel16_{events}.fcs"
+    if not path.exists():
+        write_fcs(path, *panel_events(events))
+    found = {engine: _gate(engine, path, repeats) for engine in ("numpy", "flowkit", "ckpk")}
+    found["ckpk+qc"] = _gate("ckpk+qc", path, repeats)
+    flowkit, ckpk = found["flowkit"]["counts"], found["ckpk"]["counts"]
+    found["identical"] = flowkit == ckpk
+    found["gates"] = len(ckpk)
+    print(f"gating {events:,} events: " + ", ".join(
+        f"{k} {v['median']:.3f} s" for k, v in found.items() if isinstance(v, dict)
+    ) + f"; identical counts: {found['identical']}", flush=True)  # fmt: skip
+    return found
 
 
 def bench_import() -> float:
-    seconds, _ = _python("import flowkit")
-    baseline, _ = _python("import numpy, pandas")
-    return seconds - baseline
+    def seconds(code: str) -> float:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    return seconds("import flowkit") - seconds("import numpy, pandas")
 
 
-def bench_gating(trial: Path, plots: bool, limit: int | None) -> dict:
-    code = f"""
-import time, resource
-from pathlib import Path
-from ckpk.flow.stage import gate_batch
-root = Path({str(trial)!r})
-files = sorted(p.relative_to(root).as_posix() for p in (root / "flow").rglob("*.fcs"))
-files = files[:{limit!r}] if {limit!r} else files
-qc = Path({str(WORK / "qc")!r}) if {plots!r} else None
-start = time.perf_counter()
-counts, ledger = gate_batch([(root / f, f) for f in files],
-                            {str(PROJECT / "resources/gating/car_t.xml")!r}, qc_dir=qc)
-seconds = time.perf_counter() - start
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(len(files), seconds, rss)
-"""
-    _, out = _python(code)
-    n, seconds, rss = out.split()
-    return {"files": int(n), "seconds": float(seconds), "peak_rss_mb": float(rss)}
-
-
-def _snakemake(trial: Path, results: Path, *extra: str) -> tuple[float, str]:
+def _snakemake(demo: Path, results: Path, *extra: str) -> tuple[float, str]:
     command = [
         sys.executable, "-m", "snakemake", "--cores", "2",
-        "--config", f"input_dir={trial}", f"results_dir={results}", *extra,
+        "--config", f"input_dir={demo}", f"results_dir={results}", f"demo={{dir: {demo}}}",
+        *extra,
     ]  # fmt: skip
     start = time.perf_counter()
     proc = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True)
@@ -96,26 +143,103 @@ def _snakemake(trial: Path, results: Path, *extra: str) -> tuple[float, str]:
     return time.perf_counter() - start, proc.stdout + proc.stderr
 
 
-def bench_workflow(trial: Path) -> dict:
-    results = WORK / "results"
+def _jobs(log: str) -> dict[str, float]:
+    """Job-seconds per rule from Snakemake's log (each job's start and end lines)."""
+    stamp = r"\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]"
+    started: dict[str, dt.datetime] = {}
+    spent: dict[str, float] = {}
+    current, rule = None, None
+    for line in log.splitlines():
+        if m := re.match(stamp, line):
+            current = dt.datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y")
+        elif m := re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):", line):
+            rule = m.group(1)
+        elif (m := re.match(r"^\s+jobid: (\d+)", line)) and rule is not None:
+            started[m.group(1)], rule = current, None
+        elif m := re.match(r"^Finished jobid: (\d+) \(Rule: (\w+)\)", line):
+            begin = started.get(m.group(1), current)
+            spent[m.group(2)] = spent.get(m.group(2), 0.0) + (current - begin).total_seconds()
+    spent.pop("all", None)
+    return spent
+
+
+def bench_workflow(subjects: int, events: int, rounds: int) -> dict:
+    """``make run`` on a fresh demo trial, a re-run with nothing to do, one added file."""
+    demo, results = WORK / "demo" / "trial", WORK / "demo_results"
+    shutil.rmtree(demo.parent, ignore_errors=True)
     shutil.rmtree(results, ignore_errors=True)
-    full, _ = _snakemake(trial, results)
-    # One new tube arrives for the first subject: only that subject's batch and the
-    # tables downstream of it should run again.
-    subject = sorted((trial / "flow").iterdir())[0]
+    size = f"demo={{dir: {demo}, subjects: {subjects}, events: {events}}}"
+    run, log = _snakemake(demo, results, size)
+    report, _ = _snakemake(demo, results, size, "--report", str(results / "report.html"))
+    found = {"run": run, "report": report, "first_jobs": _jobs(log)}
+    noop, first = [], None
+    for _ in range(max(rounds, 3)):
+        seconds, log = _snakemake(demo, results, size)
+        noop.append(seconds)
+        first = first if first is not None else "Nothing to be done" in log
+    found.update(noop=statistics.median(noop), first_rerun_nothing=first)
+    subject = sorted((demo / "flow").iterdir())[0]
     source = sorted(subject.glob("*.fcs"))[-1]
-    extra = subject / f"{subject.name}_D730.fcs"
-    shutil.copy(source, extra)
-    try:
-        # The jobs behind the ingest checkpoint are only known once it has run, so the
-        # jobs are read from the log of the real re-run, not from a dry run.
-        incremental, log = _snakemake(trial, results)
-    finally:
+    added, jobs = [], {}
+    for _ in range(rounds):
+        extra = subject / f"{subject.name}_D730.fcs"
+        shutil.copy(source, extra)
+        seconds, log = _snakemake(demo, results, size)
+        added.append(seconds)
+        jobs = _jobs(log)
         extra.unlink()
-    executed = re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", log, flags=re.M)
-    jobs = sorted(set(executed) - {"all"})
-    batches = executed.count("flow_gate_subject")
-    return {"full": full, "incremental": incremental, "rerun_rules": jobs, "batches": batches}
+        _snakemake(demo, results, size)  # back to the trial as generated
+    found.update(added=statistics.median(added), added_jobs=jobs)
+    print(f"workflow: {found}", flush=True)
+    return found
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    return f"{os.cpu_count()} cores ({cpu}), load average {load} (1/5/15 min)"
+
+
+QC_CODE = """
+import json, sys, time
+from pathlib import Path
+from ckpk.flow.gating import gate_events
+from ckpk.flow.fcs import read_fcs_file
+from ckpk.flow.qc_plot import QcBatch
+from ckpk.flow.stage import load_plan
+plan = load_plan({strategy!r})
+batch = QcBatch(plan)
+spent = 0.0
+paths = sorted(Path(sys.argv[1]).glob("*.fcs"))[: int(sys.argv[2])]
+for path in paths:
+    data = read_fcs_file(path)
+    outcome = gate_events(data, plan)
+    start = time.perf_counter()
+    batch.add(outcome, {qc!r} + "/" + path.stem + ".png")
+    spent += time.perf_counter() - start
+start = time.perf_counter()
+batch.finish()
+spent += time.perf_counter() - start
+print(json.dumps({{"median": spent / len(paths), "files": len(paths)}}))
+"""
+
+
+def bench_qc_plots(folder: Path, files: int) -> dict:
+    """The QC plots of a subject's demo files, as a gating batch draws them (the files are
+    gated first; only the plotting is timed): the mean per file."""
+    code = QC_CODE.format(strategy=str(STRATEGY), qc=str(WORK / "qc"))
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(folder), str(files)],
+        capture_output=True, text=True, check=True, cwd=PROJECT,
+    )  # fmt: skip
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def write_readme(lines: list[str]) -> None:
@@ -126,59 +250,70 @@ def write_readme(lines: list[str]) -> None:
     readme.write_text(text, encoding="utf-8")
 
 
+def _gating_rows(events: int, found: dict) -> list[str]:
+    ckpk, flowkit, raw = (found[k]["median"] for k in ("ckpk", "flowkit", "numpy"))
+    same = "identical on all" if found["identical"] else "**different** on some of"
+    return [
+        f"| gate 1 file, {events:,} events x 16 channels | **{ckpk:.3f} s** | {flowkit:.2f} s "
+        f"| {raw:.3f} s | **{flowkit / ckpk:.1f}x** faster than FlowKit, {ckpk / raw:.1f}x "
+        f"the numpy read; counts {same} {found['gates']} gates |",
+        f"| gate it and draw its QC plot alone (a batch of one file) | "
+        f"{found['ckpk+qc']['median']:.2f} s | | | |",
+    ]
+
+
+def _workflow_rows(flow: dict, qc: dict, subjects: int, events: int) -> list[str]:
+    added = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(flow["added_jobs"].items()))
+    first = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(flow["first_jobs"].items()))
+    nothing = "yes" if flow["first_rerun_nothing"] else "**no**"
+    return [
+        f"| gate QC plot, per demo file ({events:,} events x 10 channels, one subject's "
+        f"{qc['files']} files drawn as a batch) | {qc['median']:.2f} s | | | |",
+        f"| `make run` on the demo trial ({subjects} subjects; generate, run, report) | "
+        f"{flow['run'] + flow['report']:.0f} s (report {flow['report']:.0f} s) | | | "
+        f"job-seconds: {first} |",
+        f"| first re-run after it has nothing to do | {nothing} | | | |",
+        f"| re-run with nothing to do (median of 3) | {flow['noop']:.1f} s | | | |",
+        f"| re-run after adding one FCS file | {flow['added']:.0f} s | | | jobs: {added} |",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--subjects", type=int, default=18)
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--quick", action="store_true", help="3 subjects, 20k events")
+    parser.add_argument("--subjects", type=int, default=18, help="demo trial size")
+    parser.add_argument("--events", type=int, default=50_000, help="events per demo file")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per engine")
+    parser.add_argument("--quick", action="store_true", help="3 subjects, 100k events only")
     parser.add_argument("--no-workflow", action="store_true", help="skip the snakemake runs")
     args = parser.parse_args()
-    if args.quick:
-        args.subjects, args.events = 3, 20_000
     WORK.mkdir(parents=True, exist_ok=True)
-    trial = WORK / "trial"
-
-    sim = bench_simulate(trial, args.subjects, args.events)
-    print(f"simulate: {sim}", flush=True)
+    machine_before = _machine()
+    sizes = [100_000] if args.quick else [100_000, 1_000_000]
+    if args.quick:
+        args.subjects = 3
+    gating = {events: bench_gating(events, args.repeats) for events in sizes}
     flowkit_import = bench_import()
-    print(f"import flowkit: {flowkit_import:.2f} s", flush=True)
-    plain = bench_gating(trial, plots=False, limit=None)
-    print(f"gating: {plain}", flush=True)
-    plotted = bench_gating(trial, plots=True, limit=30)
-    print(f"gating + QC plots: {plotted}", flush=True)
-    flow = None if args.no_workflow else bench_workflow(trial)
-    print(f"workflow: {flow}", flush=True)
-
-    per_file = plain["seconds"] / plain["files"]
-    per_plot = (plotted["seconds"] / plotted["files"]) - per_file
-    cpu = platform.processor() or platform.machine()
+    flow = qc = None
+    if not args.no_workflow:
+        flow = bench_workflow(args.subjects, args.events, rounds=1 if args.quick else 2)
+        qc = bench_qc_plots(next((WORK / "demo" / "trial" / "flow").iterdir()), 12)
+    largest = gating[sizes[-1]]
     lines = [
-        f"Measured {dt.date.today().isoformat()} on {os.cpu_count()} cores ({cpu}), "
-        f"Python {platform.python_version()}; `benchmarks/run.py --subjects {args.subjects} "
-        f"--events {args.events}`.",
+        f"Measured {dt.date.today().isoformat()} with `benchmarks/run.py"
+        f"{' --quick' if args.quick else ''}`, Python {platform.python_version()}, on "
+        f"{machine_before} at the start; at the end {_machine().split(', ', 1)[1]}. "
+        "The machine is shared, so each figure is a median of repeated runs.",
         "",
-        "| what | figure |",
-        "|---|---|",
-        f"| simulate {args.subjects} subjects, {sim['fcs_files']} FCS files of "
-        f"{args.events:,} events ({sim['fcs_mb']:.0f} MB) | {sim['seconds']:.1f} s |",
-        f"| `import flowkit` (paid once per gating job) | {flowkit_import:.2f} s |",
-        f"| gate {plain['files']} files in one process, no plots | {plain['seconds']:.1f} s "
-        f"({per_file:.2f} s/file), peak RSS {plain['peak_rss_mb']:.0f} MB |",
-        f"| gate QC plot, per file | {per_plot:.2f} s |",
+        "| what | ckpk | naive FlowKit | numpy read | ratio |",
+        "|---|---|---|---|---|",
+        *(row for events in sizes for row in _gating_rows(events, gating[events])),
+        f"| peak memory, gating + QC plot of the {sizes[-1]:,}-event file | "
+        f"{largest['ckpk+qc']['peak_mb']:.0f} MB | {largest['flowkit']['peak_mb']:.0f} MB | "
+        f"{largest['numpy']['peak_mb']:.0f} MB | |",
+        f"| `import flowkit` (ckpk's gating jobs skip it) | | {flowkit_import:.2f} s | | |",
     ]
     if flow:
-        lines += [
-            f"| whole workflow (`snakemake --cores 2`, QC plots on) | {flow['full']:.0f} s |",
-            f"| re-run after adding one FCS file | {flow['incremental']:.0f} s: "
-            f"{flow['batches']} of {args.subjects} gating batches; jobs run: "
-            f"{', '.join(flow['rerun_rules'])} |",
-        ]
-    lines += [
-        "",
-        f"Estimated for 300 files of {args.events:,} events on 2 cores, one job per "
-        f"subject: {300 * per_file / 2 / 60:.1f} min gating, "
-        f"{300 * (per_file + per_plot) / 2 / 60:.1f} min with QC plots.",
-    ]
+        lines += _workflow_rows(flow, qc, args.subjects, args.events)
     write_readme(lines)
     print("\n".join(lines))
 

@@ -64,10 +64,12 @@ def run(trial: Path, results: Path, workdir: Path, *extra: str) -> subprocess.Co
 
 
 def tables(results: Path) -> dict[str, str]:
-    """SHA-256 of every table, by path inside the results folder."""
+    """SHA-256 of every table, by path inside the results folder (not logs/: the jobs'
+    own time and memory measurements differ from run to run by nature)."""
     return {
         p.relative_to(results).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(results.rglob("*.tsv"))
+        if "logs" not in p.relative_to(results).parts
     }
 
 

@@ -28,27 +28,27 @@ def test_installed_flowkit_has_every_internal_ckpk_uses():
 
 
 def test_a_missing_internal_is_named(monkeypatch):
-    monkeypatch.delattr(flowkit.GatingStrategy, "_preprocess_sample_events")
+    monkeypatch.delattr("flowkit._utils.xml_common.gml_schema")
     problems = compat.missing_internals()
     assert len(problems) == 1
-    assert "GatingStrategy._preprocess_sample_events" in problems[0]
+    assert "flowkit._utils.xml_common.gml_schema" in problems[0]
     assert f"FlowKit {flowkit.__version__} has no" in problems[0]
-    with pytest.raises(compat.FlowKitInternalMissing, match="_preprocess_sample_events"):
-        compat.gate_space_events(flowkit.GatingStrategy(), None, None)
+    with pytest.raises(compat.FlowKitInternalMissing, match="gml_schema"):
+        compat.gatingml_schema()
     with pytest.raises(compat.FlowKitInternalMissing, match=r"GatingStrategy\._gate_tree"):
         compat.gate_tree(object())
 
 
 def test_a_changed_internal_is_named(monkeypatch):
-    original = flowkit.GatingStrategy.__init__
+    original = flowkit.transforms.WSPBiexTransform.__init__
 
-    def without_cache(self):
-        original(self)
-        self._cached_preprocessed_events = None  # as if a release dropped the cache
+    def without_table(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self._lut_func = None  # as if a release kept the table some other way
 
-    monkeypatch.setattr(flowkit.GatingStrategy, "__init__", without_cache)
+    monkeypatch.setattr(flowkit.transforms.WSPBiexTransform, "__init__", without_table)
     problems = compat.missing_internals()
-    assert [p for p in problems if "_cached_preprocessed_events" in p] == problems != []
+    assert [p for p in problems if "WSPBiexTransform._lut_func" in p] == problems != []
 
 
 def _is_private_use(node: ast.AST) -> bool:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from ckpk.simulate import SimulationSettings, simulate_trial
@@ -162,7 +163,9 @@ def test_rerun_does_nothing_and_tables_are_byte_identical(
         f"input_dir={small_trial}", f"results_dir={fresh}", "flow={qc_plots: false}"
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    tables = [p.relative_to(results) for p in results.rglob("*.tsv")]
+    # Tables, not the run's own measurements (logs/benchmarks/ holds each job's time and
+    # memory, which differ from run to run by nature).
+    tables = [p.relative_to(results) for p in results.rglob("*.tsv") if "logs" not in p.parts]
     assert tables
     for rel in tables:
         assert (fresh / rel).read_bytes() == (results / rel).read_bytes(), rel
@@ -237,3 +240,106 @@ def test_trial_questions_are_answered(small_trial: Path, workflow_run) -> None:
     assert len(list((plots / "dose_proportionality").glob("*.png"))) == len(proportionality)
     endpoints = clinical[["endpoint", "day"]].drop_duplicates()
     assert len(list((plots / "exposure_response").glob("*.png"))) == len(endpoints)
+
+
+def test_sdtm_pc_pp_and_their_transport_files(workflow_run) -> None:
+    """PC/PP variables, SAS transport v5 read back with pyreadstat (names, labels, lengths),
+    controlled terms and units; PP values equal pk/nca.tsv."""
+    import pyreadstat
+
+    from ckpk.export.sdtm import ANALYTE_TESTS, PC_COLUMNS, PP_COLUMNS
+    from ckpk.pk.parameters import CDISC_TESTS, NCA_PARAMETERS
+
+    results, _ = workflow_run
+    pc = read_tsv(results / "sdtm" / "pc.tsv")
+    pp = read_tsv(results / "sdtm" / "pp.tsv")
+    assert list(pc.columns) == PC_COLUMNS and list(pp.columns) == PP_COLUMNS
+    for table, xpt, domain in ((pc, "pc.xpt", "PC"), (pp, "pp.xpt", "PP")):
+        data, meta = pyreadstat.read_xport(str(results / "sdtm" / xpt))
+        assert list(data.columns) == list(table.columns) and len(data) == len(table)
+        assert meta.table_name == domain and set(data["DOMAIN"]) == {domain}
+        assert all(len(name) <= 8 for name in data.columns)
+        assert all(0 < len(label) <= 40 for label in meta.column_labels)
+        for column in data.columns:
+            if data[column].dtype == object:
+                assert data[column].map(lambda v: len(str(v).encode())).max() <= 200, column
+    codes = {test[0]: test for test in ANALYTE_TESTS.values()}
+    assert set(pc["PCTESTCD"]) <= set(codes)
+    for row in pc.itertuples():
+        assert row.PCORRESU == codes[row.PCTESTCD][3] == row.PCSTRESU
+        if str(row.PCORRES).startswith("<"):  # BLQ: "<LLOQ", no numeric result
+            assert math.isnan(row.PCSTRESN) and float(row.PCORRES[1:]) == pytest.approx(
+                row.PCLLOQ, rel=1e-5
+            )
+    assert set(pp["PPTESTCD"]) <= set(CDISC_TESTS)
+    assert all(pp["PPTEST"] == pp["PPTESTCD"].map(CDISC_TESTS))
+    auc = pp[pp["PPTESTCD"] == "AUCINT"]
+    assert set(auc["PPSTINT"]) == {"P0D"} and set(auc["PPENINT"]) == {"P28D"}
+    # Every PP value is the value of pk/nca.tsv.
+    nca = read_tsv(results / "pk" / "nca.tsv")
+    column_of = {p.cdisc: p.name() for p in NCA_PARAMETERS if p.cdisc}
+    test_of = {v[1]: k for k, v in ANALYTE_TESTS.items()}
+    by_key = nca.set_index(["subject_id", "analyte"])
+    for row in pp.itertuples():
+        subject = row.USUBJID.removeprefix("CKPK-DEMO-")
+        expected = by_key.loc[(subject, test_of[row.PPCAT]), column_of[row.PPTESTCD]]
+        assert row.PPSTRESN == pytest.approx(expected, rel=1e-12), row
+
+
+def test_workbook_and_parquet_copies(workflow_run) -> None:
+    import openpyxl
+
+    from ckpk.export.tables import WORKBOOK_SHEETS
+
+    results, _ = workflow_run
+    book = openpyxl.load_workbook(results / "ckpk_results.xlsx", read_only=False)
+    assert book.sheetnames == list(WORKBOOK_SHEETS)
+    for sheet_name, rel in WORKBOOK_SHEETS.items():
+        sheet = book[sheet_name]
+        header = [cell.value for cell in next(sheet.iter_rows(max_row=1))]
+        columns = list(read_tsv(results / rel).columns)
+        assert [h.split(" [")[0] for h in header] == columns, sheet_name
+        assert sheet.freeze_panes == "A2"
+        assert sheet.max_row == len(read_tsv(results / rel)) + 1
+    nca_header = [c.value for c in next(book["NCA"].iter_rows(max_row=1))]
+    assert "tmax [day]" in nca_header and "cmax [U]" in nca_header
+    tables = sorted(p for p in results.rglob("*.tsv") if not {"logs", "batches"} & set(p.parts))
+    tables = [p for p in tables if "provenance" not in p.parts]
+    for source in tables:
+        copy = results / "parquet" / source.relative_to(results).with_suffix(".parquet")
+        assert copy.is_file(), source
+        parquet, tsv = pd.read_parquet(copy), read_tsv(source)
+        for column in tsv.select_dtypes(include="object").columns:  # text: missing is None
+            tsv[column] = tsv[column].where(tsv[column].notna(), None)
+        pd.testing.assert_frame_equal(parquet, tsv, check_dtype=True)
+
+
+def test_report_has_every_category_and_plot_kind(small_trial: Path, workflow_run) -> None:
+    import json
+
+    results, _ = workflow_run
+    report = results.parent / "report_categories.html"
+    proc = run_snakemake(
+        f"input_dir={small_trial}", f"results_dir={results}", "--report", str(report)
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = report.read_text(encoding="utf-8")
+    start = text.index("var categories = ") + len("var categories = ")
+    categories = json.loads(text[start : text.index(";\n", start)])
+    assert {"Flow", "qPCR", "PK", "PD", "QC", "Provenance"} <= set(categories)
+    files = [f for sub in categories.values() for group in sub.values() for f in group]
+    for kind in (
+        "/flow/qc/",
+        "/qpcr/curves/",
+        "/pk/plots/fits/",
+        "/pk/plots/spaghetti/",
+        "/pk/plots/dose_proportionality/",
+        "/pk/plots/exposure_response/",
+    ):
+        assert any(kind in f and f.endswith(".png") for f in files), kind
+    for page in ("subjects.html", "nca.html", "ledger.html"):
+        assert any(f.endswith(f"/provenance/tables/{page}") for f in files), page
+    assert any(f.endswith("/provenance/versions.tsv") for f in files)
+    assert any(f.endswith("/provenance/config.yaml") for f in files)
+    versions = read_tsv(results / "provenance" / "versions.tsv").set_index("package")
+    assert {"ckpk", "flowkit", "snakemake", "numpy", "scipy"} <= set(versions.index)

@@ -9,6 +9,7 @@ wrote, so ``ckpk summary RESULTS`` prints the same text again later.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,15 @@ import pandas as pd
 from ckpk.tables import read_tsv
 
 FIRST_REJECTIONS = 5
+#: Set by `make run`: the report that the Makefile writes right after the run.
+REPORT_VARIABLE = "CKPK_REPORT"
+
+
+def report_from_environment() -> str | None:
+    """The report a caller (``make run``) announces it will write after this run."""
+    return os.environ.get(REPORT_VARIABLE) or None
+
+
 REASON_WIDTH = 160
 
 

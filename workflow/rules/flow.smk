@@ -1,11 +1,34 @@
-# Flow cytometry: gate FCS files per subject, then CAR T cells per µL and % of CD3+.
+# Flow cytometry: compile the gating strategy once, gate FCS files per subject, then CAR T
+# cells per µL and % of CD3+.
 from ckpk.flow import GATE_KEYS
+
+
+rule flow_plan:
+    # FlowKit parses the strategy here, once; gating jobs read the compiled plan.
+    input:
+        strategy=config["flow"]["gating"],
+    output:
+        plan=FLOW_PLAN,
+    log:
+        str(LOGS / "flow" / "plan.log"),
+    benchmark:
+        str(LOGS / "benchmarks" / "flow_plan.tsv")
+    conda:
+        "../envs/ckpk.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        sample_group=config["flow"]["sample_group"],
+    script:
+        "../scripts/flow_plan.py"
 
 
 rule flow_gate_subject:
     input:
         fcs=fcs_files_of_subject,
         strategy=config["flow"]["gating"],
+        plan=FLOW_PLAN,
     output:
         counts=str(RESULTS / "flow" / "batches" / "{subject}.gate_counts.tsv"),
         ledger=str(RESULTS / "flow" / "batches" / "{subject}.ledger.tsv"),
@@ -13,15 +36,22 @@ rule flow_gate_subject:
             directory(str(RESULTS / "flow" / "qc" / "{subject}")),
             patterns=["{name}.png"],
             caption="../report/gate_qc.rst",
-            category="Flow gate QC",
-            subcategory="{subject}",
+            category="QC",
+            subcategory="Flow gates {subject}",
         ),
+    log:
+        str(LOGS / "flow" / "gate_{subject}.log"),
+    benchmark:
+        str(LOGS / "benchmarks" / "flow_gate_subject_{subject}.tsv")
+    conda:
+        "../envs/ckpk.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         labels=fcs_labels_of_subject,
         sample_group=config["flow"]["sample_group"],
         qc_plots=config["flow"]["qc_plots"],
-    log:
-        str(LOGS / "flow" / "gate_{subject}.log"),
     script:
         "../scripts/flow_gate_subject.py"
 
@@ -32,23 +62,31 @@ rule flow_car_t:
         ledgers=lambda wc: flow_batch_outputs("ledger"),
         manifest=rules.ingest_files.output.manifest,
         strategy=config["flow"]["gating"],
+        plan=FLOW_PLAN,
     output:
         gate_counts=report(
             str(RESULTS / "flow" / "gate_counts.tsv"),
             caption="../report/gate_counts.rst",
-            category="Flow cytometry",
+            category="Flow",
         ),
         car_t=report(
             str(RESULTS / "flow" / "car_t.tsv"),
             caption="../report/car_t.rst",
-            category="Flow cytometry",
+            category="Flow",
         ),
         ledger=str(RESULTS / "flow" / "ledger.tsv"),
+    log:
+        str(LOGS / "flow" / "car_t.log"),
+    benchmark:
+        str(LOGS / "benchmarks" / "flow_car_t.tsv")
+    conda:
+        "../envs/ckpk.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         sample_group=config["flow"]["sample_group"],
         gates={key: config["flow"].get(key) for key in GATE_KEYS},
         lloq_events=config["flow"]["lloq_events"],
-    log:
-        str(LOGS / "flow" / "car_t.log"),
     script:
         "../scripts/flow_car_t.py"

@@ -17,10 +17,17 @@ rule pd_b_cells:
             caption="../report/aplasia_by_dose.rst",
             category="PD",
         ),
-    params:
-        threshold=config["pd"]["b_cell_aplasia_below"],
     log:
         str(LOGS / "pd" / "b_cells.log"),
+    benchmark:
+        str(LOGS / "benchmarks" / "pd_b_cells.tsv")
+    conda:
+        "../envs/ckpk.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        threshold=config["pd"]["b_cell_aplasia_below"],
     script:
         "../scripts/pd_b_cells.py"
 
@@ -46,18 +53,27 @@ rule pk_exposure_response:
             directory(str(RESULTS / "pk" / "plots" / "dose_proportionality")),
             patterns=["{name}.png"],
             caption="../report/dose_proportionality_plot.rst",
-            category="PK plots",
+            category="PK",
+            subcategory="Dose proportionality",
         ),
         response_plots=report(
             directory(str(RESULTS / "pk" / "plots" / "exposure_response")),
             patterns=["{name}.png"],
             caption="../report/exposure_response_plot.rst",
             category="PD",
+            subcategory="Exposure by response",
         ),
-    params:
-        end=config["nca"]["partial_auc_end"],
     log:
         str(LOGS / "pk" / "exposure_response.log"),
+    benchmark:
+        str(LOGS / "benchmarks" / "pk_exposure_response.tsv")
+    conda:
+        "../envs/ckpk.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        end=config["nca"]["partial_auc_end"],
     script:
         "../scripts/pk_exposure_response.py"
 
@@ -76,9 +92,16 @@ rule pk_subjects:
             caption="../report/subjects.rst",
             category="PK",
         ),
-    params:
-        end=config["nca"]["partial_auc_end"],
     log:
         str(LOGS / "pk" / "subjects.log"),
+    benchmark:
+        str(LOGS / "benchmarks" / "pk_subjects.tsv")
+    conda:
+        "../envs/ckpk.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        end=config["nca"]["partial_auc_end"],
     script:
         "../scripts/pk_subjects.py"

@@ -15,6 +15,13 @@ rule pk_concentrations:
         ),
     log:
         str(LOGS / "pk" / "concentrations.log"),
+    benchmark:
+        str(LOGS / "benchmarks" / "pk_concentrations.tsv")
+    conda:
+        "../envs/ckpk.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
     script:
         "../scripts/pk_concentrations.py"
 
@@ -24,12 +31,21 @@ rule pk_nca:
         concentrations=rules.pk_concentrations.output[0],
         subjects=rules.ingest_sheets.output.subjects,
     output:
-        report(str(RESULTS / "pk" / "nca.tsv"), caption="../report/nca.rst", category="PK"),
+        report(
+            str(RESULTS / "pk" / "nca.tsv"), caption="../report/nca.rst", category="PK"
+        ),
+    log:
+        str(LOGS / "pk" / "nca.log"),
+    benchmark:
+        str(LOGS / "benchmarks" / "pk_nca.tsv")
+    conda:
+        "../envs/ckpk.yaml"
+    resources:
+        mem_mb=500,
+        runtime=10,
     params:
         method=config["nca"]["auc_method"],
         end=config["nca"]["partial_auc_end"],
-    log:
-        str(LOGS / "pk" / "nca.log"),
     script:
         "../scripts/pk_nca.py"
 
@@ -43,10 +59,17 @@ rule pk_model_fit:
             caption="../report/model_fits.rst",
             category="PK",
         ),
-    params:
-        end=config["nca"]["partial_auc_end"],
     log:
         str(LOGS / "pk" / "model_fit.log"),
+    benchmark:
+        str(LOGS / "benchmarks" / "pk_model_fit.tsv")
+    conda:
+        "../envs/ckpk.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    params:
+        end=config["nca"]["partial_auc_end"],
     script:
         "../scripts/pk_model_fit.py"
 
@@ -73,10 +96,17 @@ rule pk_summary:
             caption="../report/persistence_km.rst",
             category="PK",
         ),
-    params:
-        end=config["nca"]["partial_auc_end"],  # names the partial AUC column it reads
     log:
         str(LOGS / "pk" / "summary.log"),
+    benchmark:
+        str(LOGS / "benchmarks" / "pk_summary.tsv")
+    conda:
+        "../envs/ckpk.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        end=config["nca"]["partial_auc_end"],  # names the partial AUC column it reads
     script:
         "../scripts/pk_summary.py"
 
@@ -92,15 +122,24 @@ rule pk_plots:
             directory(str(RESULTS / "pk" / "plots" / "fits")),
             patterns=["{name}.png"],
             caption="../report/fit_plot.rst",
-            category="PK plots",
+            category="PK",
+            subcategory="Model fit plots",
         ),
         spaghetti=report(
             directory(str(RESULTS / "pk" / "plots" / "spaghetti")),
             patterns=["{name}.png"],
             caption="../report/spaghetti_plot.rst",
-            category="PK plots",
+            category="PK",
+            subcategory="Profiles by dose level",
         ),
     log:
         str(LOGS / "pk" / "plots.log"),
+    benchmark:
+        str(LOGS / "benchmarks" / "pk_plots.tsv")
+    conda:
+        "../envs/ckpk.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=20,
     script:
         "../scripts/pk_plots.py"

@@ -11,26 +11,34 @@ rule pk_popfit:
             str(RESULTS / "pk" / "population_fit.tsv"),
             caption="../report/population_fit.rst",
             category="PK",
+            subcategory="Population fit",
         ),
         subjects=report(
             str(RESULTS / "pk" / "population_subjects.tsv"),
             caption="../report/population_subjects.rst",
             category="PK",
+            subcategory="Population fit",
         ),
         plots=report(
             directory(str(RESULTS / "pk" / "plots" / "population")),
             patterns=["{name}.png"],
             caption="../report/population_plot.rst",
             category="PK",
+            subcategory="Population fit",
         ),
-    params:
-        end=config["nca"]["partial_auc_end"],
-    # The 4 chains run on 4 virtual CPU devices, so the fit keeps 2 cores busy; about 30 s
-    # per analyte of the 18-subject demo (benchmarks/README.md).
-    threads: 2
-    resources:
-        mem_mb=2000,
     log:
         str(LOGS / "pk" / "popfit.log"),
+    benchmark:
+        str(LOGS / "benchmarks" / "pk_popfit.tsv")
+    conda:
+        "../envs/ckpk.yaml"
+    # The 4 chains run on 4 virtual CPU devices, so the fit keeps 2 cores busy
+    # (benchmarks/README.md, "Population fit").
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    params:
+        end=config["nca"]["partial_auc_end"],
     script:
         "../scripts/pk_popfit.py"

@@ -23,8 +23,18 @@ rule qpcr_quantify:
             directory(str(RESULTS / "qpcr" / "curves")),
             patterns=["{name}.png"],
             caption="../report/standard_curve_plot.rst",
-            category="qPCR",
+            category="QC",
+            subcategory="qPCR standard curves",
         ),
+    log:
+        str(LOGS / "qpcr_quantify.log"),
+    benchmark:
+        str(LOGS / "benchmarks" / "qpcr_quantify.tsv")
+    conda:
+        "../envs/ckpk.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=20,
     params:
         labels=qpcr_plate_labels,
         name_pattern=config["sample_name_pattern"],
@@ -32,10 +42,11 @@ rule qpcr_quantify:
         reference_target=config["qpcr"]["reference_target"],
         dna_ng=config["qpcr"]["dna_ng"],
         acceptance=config["qpcr"]["acceptance"],
-        cq_range=(config["qpcr"]["plausible_cq"]["min"], config["qpcr"]["plausible_cq"]["max"]),
+        cq_range=(
+            config["qpcr"]["plausible_cq"]["min"],
+            config["qpcr"]["plausible_cq"]["max"],
+        ),
         max_unzipped_mb=config["qpcr"]["max_unzipped_mb"],
         min_positive_replicates=config["qpcr"]["min_positive_replicates"],
-    log:
-        str(LOGS / "qpcr_quantify.log"),
     script:
         "../scripts/qpcr_quantify.py"

@@ -10,9 +10,10 @@ from ckpk.flow.counts import CAR_T_COLUMNS
 from ckpk.flow.stage import (
     FLOW_LEDGER_COLUMNS,
     GATE_COUNTS_COLUMNS,
+    load_plan,
     summarise_flow,
 )
-from ckpk.flow.strategy import load_strategy, resolve_gates
+from ckpk.flow.strategy import resolve_gates
 from ckpk.tables import read_tsv, write_tsv
 
 sm = snakemake
@@ -20,8 +21,8 @@ counts = [read_tsv(p, text_columns=["notes"]) for p in sm.input.counts]
 counts = pd.concat(counts, ignore_index=True) if counts else pd.DataFrame(columns=["file"])
 ledger = [read_tsv(p) for p in sm.input.ledgers]
 ledger = pd.concat(ledger, ignore_index=True) if ledger else pd.DataFrame()
-strategy = load_strategy(sm.input.strategy, sm.params.sample_group or None)
-gates = resolve_gates(strategy, sm.params.gates)
+plan = load_plan(sm.input.strategy, sm.params.sample_group or None, sm.input.plan)
+gates = resolve_gates(plan, sm.params.gates)
 gate_counts, car_t = summarise_flow(
     counts, read_tsv(sm.input.manifest), gates, sm.params.lloq_events
 )

@@ -14,7 +14,9 @@ sm = snakemake
 files = list(zip(sm.input.fcs, sm.params.labels, strict=True))
 Path(sm.output.qc).mkdir(parents=True, exist_ok=True)
 qc_dir = sm.output.qc if sm.params.qc_plots else None
-counts, ledger = gate_batch(files, sm.input.strategy, sm.params.sample_group, qc_dir)
+counts, ledger = gate_batch(
+    files, sm.input.strategy, sm.params.sample_group, qc_dir, plan_path=sm.input.plan
+)
 write_tsv(counts, sm.output.counts, columns=GATE_COUNTS_COLUMNS + ["notes"])
 write_tsv(ledger, sm.output.ledger, columns=FLOW_LEDGER_COLUMNS, sort_by=["file"])
 print(f"{len(files)} files, {len(ledger[ledger.status == 'rejected'])} rejected", file=sys.stderr)

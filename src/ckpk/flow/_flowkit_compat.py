@@ -1,9 +1,10 @@
 """The FlowKit internals ckpk relies on, all in one place.
 
-ckpk gates with FlowKit's own engine, since FlowKit's counts are the reference. A few
-things ckpk needs have no public API in FlowKit 1.3, so they are reached here and nowhere
-else in ckpk (tests/test_flowkit_compat.py checks both that they exist and that no other
-module touches a private FlowKit name):
+FlowKit parses the gating strategy and is the reference for gate counts; ckpk evaluates
+the compiled strategy itself (:mod:`ckpk.flow.evaluate`), repeating FlowKit 1.3's
+arithmetic. A few things ckpk needs have no public API in FlowKit 1.3, so they are
+reached here and nowhere else in ckpk (tests/test_flowkit_compat.py checks both that they
+exist and that no other module touches a private FlowKit name):
 
 ``GatingStrategy._gate_tree``
     The anytree root of FlowKit's gate tree (``GateNode``: ``.gate``, ``.custom_gates``,
@@ -11,12 +12,9 @@ module touches a private FlowKit name):
     gates in tree order with their quadrant parents, to find every gate a file must
     satisfy (sample-specific FlowJo gates included), and to point FlowJo's
     "Acquisition-defined" dimensions at each file's own spillover.
-``GatingStrategy._cached_preprocessed_events``
-    FlowKit's per-sample cache of compensated and transformed events. Read after gating
-    and put back before drawing, so the QC plot draws the very events that were gated
-    without compensating and transforming them again.
-``GatingStrategy._preprocess_sample_events(sample, gate, cache_events)``
-    A gate's events in the gate's own compensated and transformed space, for the QC plot.
+``WSPBiexTransform._lut_func``
+    The lookup table of FlowJo's biexponential transform, which the plan carries so that
+    ckpk applies it as FlowKit does.
 ``flowkit._utils.xml_common.gml_schema``
     The GatingML 2.0 schema FlowKit validates with, used to word the first violation of
     a GatingML file for the person who wrote it.
@@ -30,27 +28,27 @@ They are why pyproject.toml pins ``flowkit<1.4``. Upgrading past FlowKit 1.3 tak
 2. adapting the functions of this module only, to the new internals or to public API
    where the release offers it: ``GatingStrategy.get_gate_ids()`` lists the gates in the
    same tree order and ``get_gate``/``get_parent_gate_id``/``is_custom_gate`` could
-   rebuild the walk; without the event cache the QC plot only costs a third more; the
-   gate-space events and the schema have no public equivalent in 1.3 (the
-   alternatives are applying ``comp_matrices`` and ``transformations`` in ckpk, and
-   shipping the GatingML 2.0 XSD);
-3. running the whole suite: the comparisons with GatingML truth, FlowJo workspaces and
-   FlowKit's own counts must pass unchanged, and the QC-plot test that draws from the
-   cache and afresh must give identical PNGs;
-4. widening the pin in pyproject.toml and refreshing constraints.txt (``make lock``).
+   rebuild the walk; the biexponential table can be rebuilt from the transform's
+   parameters; the schema has no public equivalent in 1.3 (the alternative is shipping
+   the GatingML 2.0 XSD);
+3. checking that the release still computes as ckpk's fast path does: its transforms
+   (``ckpk.flow.transforms``), its gate tests and its compensation rules
+   (``ckpk.flow.evaluate``, ``ckpk.flow.event_space``); tests/test_flow_fast.py compares
+   every gate of the GatingML 2.0 suite, the FlowJo workspaces and the shipped strategy
+   with FlowKit's own engine, event by event, and every transform value by value;
+4. running the whole suite, then widening the pin in pyproject.toml and refreshing
+   constraints.txt (``make lock``).
 
-Checked against FlowKit 1.3.2 and its development branch (1.3.3b0), which keep all five.
+Checked against FlowKit 1.3.2.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import flowkit
-    import pandas as pd
     from flowkit._models.gating_results import GatingResults  # noqa: F401 - re-exported
 
 # Each internal, as named in the messages, with what ckpk needs it for.
@@ -58,10 +56,9 @@ INTERNALS: dict[str, str] = {
     "GatingStrategy._gate_tree": "walking the gate tree (ckpk.flow.strategy)",
     "GateNode.gate": "the gate object of a tree node",
     "GateNode.custom_gates": "sample-specific FlowJo gates of a tree node",
-    "GatingStrategy._cached_preprocessed_events": "handing gated events to the QC plot",
-    "GatingStrategy._preprocess_sample_events": "events in a gate's space for the QC plot",
     "flowkit._utils.xml_common.gml_schema": "wording GatingML schema violations",
     "flowkit._models.gating_results.GatingResults": "type annotations",
+    "WSPBiexTransform._lut_func": "the lookup table of FlowJo's biexponential transform",
 }
 
 
@@ -96,24 +93,11 @@ def custom_gates(node: Any) -> Iterator[object]:
     yield from getattr(node, "custom_gates", {}).values()
 
 
-def cached_events(strategy: flowkit.GatingStrategy, sample_id: str) -> dict:
-    """FlowKit's cache of one sample's compensated and transformed events, keyed
-    ``(compensation, transform, channel index)``; empty when nothing is cached."""
-    return _attribute(strategy, "GatingStrategy._cached_preprocessed_events").get(sample_id, {})
-
-
-def restore_cached_events(strategy: flowkit.GatingStrategy, sample_id: str, cache: dict) -> None:
-    """Put back a cache from :func:`cached_events`, so FlowKit reuses those events."""
-    _attribute(strategy, "GatingStrategy._cached_preprocessed_events")[sample_id] = dict(cache)
-
-
-def gate_space_events(
-    strategy: flowkit.GatingStrategy, sample: flowkit.Sample, gate: object
-) -> pd.DataFrame:
-    """The sample's events for ``gate``'s dimensions, compensated and transformed exactly as
-    FlowKit does before testing the gate (and cached, as gating caches them)."""
-    preprocess = _attribute(strategy, "GatingStrategy._preprocess_sample_events")
-    return preprocess(sample, gate, cache_events=True)
+def biex_lookup_table(transform: object) -> tuple[Any, Any]:
+    """The (x, y) lookup table FlowKit interpolates for FlowJo's biexponential transform
+    (``WSPBiexTransform``), so ckpk can apply it without FlowKit."""
+    lut = _attribute(transform, "WSPBiexTransform._lut_func")
+    return lut.x, lut.y
 
 
 def gatingml_schema() -> Any:
@@ -132,22 +116,12 @@ def missing_internals() -> list[str]:
 
     problems: list[str] = []
     strategy = flowkit.GatingStrategy()
-    for internal, kind in (
-        ("GatingStrategy._gate_tree", None),
-        ("GatingStrategy._cached_preprocessed_events", dict),
-    ):
-        value = getattr(strategy, internal.rsplit(".", 1)[1], None)
-        if value is None or (kind is not None and not isinstance(value, kind)):
-            problems.append(str(_missing(internal)))
-    method = getattr(flowkit.GatingStrategy, "_preprocess_sample_events", None)
-    if method is None or list(inspect.signature(method).parameters)[:4] != [
-        "self",
-        "sample",
-        "gate",
-        "cache_events",
-    ]:
-        problems.append(str(_missing("GatingStrategy._preprocess_sample_events")))
+    if getattr(strategy, "_gate_tree", None) is None:
+        problems.append(str(_missing("GatingStrategy._gate_tree")))
     problems += _missing_node_attributes(strategy)
+    lut = getattr(flowkit.transforms.WSPBiexTransform(), "_lut_func", None)
+    if not (hasattr(lut, "x") and hasattr(lut, "y")):
+        problems.append(str(_missing("WSPBiexTransform._lut_func")))
     try:
         schema_ok = hasattr(gatingml_schema(), "validate")
     except FlowKitInternalMissing:

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ckpk.errors import InputError
-from ckpk.flow.strategy import file_spillover_channels, required_dimensions
+from ckpk.flow.plan import GatingPlan
+from ckpk.flow.plan_compile import as_plan
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import flowkit
@@ -36,13 +37,9 @@ _ACQUISITION_DEFINED = (
 )
 
 
-def compensation_refs(strategy: flowkit.GatingStrategy) -> set[str]:
+def compensation_refs(strategy: GatingPlan | flowkit.GatingStrategy) -> set[str]:
     """Compensation references used by the gates: matrix ids of the strategy and/or "FCS"."""
-    return {
-        ref
-        for _dim, ref in required_dimensions(strategy)
-        if ref is not None and ref != "uncompensated"
-    }
+    return as_plan(strategy).compensation_refs()
 
 
 def spill_channels(spill: str) -> list[str]:
@@ -124,24 +121,25 @@ def _is_file(comp: object) -> bool:
 
 
 def compensation_source(
-    sample: flowkit.Sample, strategy: flowkit.GatingStrategy, comp: object = "file"
+    sample: flowkit.Sample, strategy: GatingPlan | flowkit.GatingStrategy, comp: object = "file"
 ) -> tuple[str, list[str]]:
     """What compensation gating ``sample`` with ``strategy`` will use, and notes.
 
     Returns the ``compensation`` label ("strategy", "file", "supplied", "none", or a
     "+"-joined mix) and notes such as a missing $SPILLOVER.
     """
-    refs = compensation_refs(strategy)
+    plan = as_plan(strategy)
+    refs = plan.compensation_refs()
     labels: list[str] = []
     notes: list[str] = []
-    if refs & set(strategy.comp_matrices):
+    if refs & set(plan.matrices):
         labels.append("strategy")
     if "FCS" in refs:
         if not _is_file(comp):
             labels.append("supplied")
         elif file_spill(sample):
             labels.append("file")
-            gated = {d for d, ref in required_dimensions(strategy) if ref == "FCS"}
+            gated = {d for d, ref in plan.required if ref == "FCS"}
             outside = sorted(gated & set(_channels_outside(sample, file_spill(sample))))
             if outside:
                 notes.append(
@@ -188,7 +186,9 @@ def compensation_override(sample: flowkit.Sample, comp: object = "file") -> Iter
         sample.null_channels = original_null
 
 
-def check_compensation(sample: flowkit.Sample, strategy: flowkit.GatingStrategy) -> None:
+def check_compensation(
+    sample: flowkit.Sample, strategy: GatingPlan | flowkit.GatingStrategy
+) -> None:
     """Raise :class:`InputError` naming the file when its compensation cannot be applied.
 
     A strategy matrix must name only fluorescence channels of the file; when a gate uses
@@ -196,21 +196,20 @@ def check_compensation(sample: flowkit.Sample, strategy: flowkit.GatingStrategy)
     complete and invertible, and a FlowJo strategy using the "Acquisition-defined" matrix
     needs the file to have one that lists every gated compensated channel.
     """
+    plan = as_plan(strategy)
     fluoro = {sample.pnn_labels[i] for i in sample.fluoro_indices}
-    _check_strategy_matrices(sample.id, strategy, fluoro)
-    if any(ref == "FCS" for _dim, ref in required_dimensions(strategy)):
+    _check_strategy_matrices(sample.id, plan, fluoro)
+    if any(ref == "FCS" for _dim, ref in plan.required):
         spill = file_spill(sample)
         if spill:
             _check_file_spill(sample.id, spill, fluoro)
-        _check_acquisition_defined(sample, strategy, spill)
+        _check_acquisition_defined(sample, plan, spill)
 
 
-def _check_strategy_matrices(name: str, strategy: flowkit.GatingStrategy, fluoro: set[str]) -> None:
-    used_matrices = {ref for _dim, ref in required_dimensions(strategy)} & set(
-        strategy.comp_matrices
-    )
+def _check_strategy_matrices(name: str, plan: GatingPlan, fluoro: set[str]) -> None:
+    used_matrices = {ref for _dim, ref in plan.required} & set(plan.matrices)
     for matrix_id in sorted(used_matrices):
-        matrix = strategy.comp_matrices[matrix_id]
+        matrix = plan.matrices[matrix_id]
         absent = [d for d in getattr(matrix, "detectors", []) if d not in fluoro]
         if absent:
             raise InputError(
@@ -231,15 +230,13 @@ def _check_file_spill(name: str, spill: str, fluoro: set[str]) -> None:
         raise InputError(f"{name}: {_DAMAGED_SPILL}: {problem}")
 
 
-def _check_acquisition_defined(
-    sample: flowkit.Sample, strategy: flowkit.GatingStrategy, spill: str | None
-) -> None:
+def _check_acquisition_defined(sample: flowkit.Sample, plan: GatingPlan, spill: str | None) -> None:
     """A FlowJo strategy whose template uses the "Acquisition-defined" matrix gates on
     "Comp-" channels made from each file's own $SPILLOVER; FlowJo has no such channels for a
     file without one (or whose matrix lacks a gated channel), so the gates cannot be applied
     to it. (A GatingML "FCS" reference without a matrix means uncompensated, GatingML 2.0
     §5.2, and is only noted.)"""
-    needed = file_spillover_channels(strategy)
+    needed = list(plan.file_spillover_channels)
     if not needed:
         return
     if not spill:

@@ -1,13 +1,17 @@
-"""The flow stage of the workflow: batches of FCS files → gate counts → CAR T table.
+"""The flow stage of the workflow: gating plan → batches of FCS files → gate counts → CAR T
+table.
 
-Files are gated in batches (one Snakemake job per subject) so that FlowKit's ~2 s
-import is paid once per batch, not once per file, while adding a file re-gates only
-its subject's batch (benchmarks/README.md has the measured figures).
+The strategy is compiled once into a plan (``flow/plan.json``, rule ``flow_plan``), so
+gating jobs do not parse it again, nor import FlowKit, unless a file needs FlowKit's own
+engine. Files are gated in batches (one Snakemake job per subject): a job's start-up is
+paid once per batch, and adding a file re-gates only its subject's batch
+(benchmarks/README.md has the measured figures).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,10 +19,14 @@ import pandas as pd
 
 from ckpk.flow.counts import car_t_table
 from ckpk.flow.gating import GATE_COUNT_COLUMNS, GatingOutcome
+from ckpk.flow.plan import GatingPlan, cached_plan
+from ckpk.flow.plan_compile import as_plan
 from ckpk.inputs.ledger import STAGE_LEDGER_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import flowkit
+
+    from ckpk.flow.fcs import FcsFile
 
 # flow/gate_counts.tsv (config/README.md): identity first, then the gating engine's columns.
 GATE_COUNTS_COLUMNS = ["file", "subject_id", "day"] + [
@@ -36,20 +44,43 @@ def qc_plot_name(label: str) -> str:
     return "__".join(parts) + ".png"
 
 
-def qc_plotter(
-    strategy: flowkit.GatingStrategy, qc_dir: str | Path
-) -> Callable[[str, flowkit.Sample, GatingOutcome], None]:
-    """The ``on_file`` callback of :func:`ckpk.flow.gating.gate_files` that draws each gated
-    file's QC plot into ``qc_dir``, named by :func:`qc_plot_name`."""
-    from ckpk.flow.qc_plot import plot_gates  # deferred: matplotlib is only needed here
+class QcPlotter:
+    """The ``on_file`` callback of :func:`ckpk.flow.gating.gate_files` that keeps what each
+    gated file's QC plot shows; ``finish`` (called by ``gate_files`` at the end) draws
+    them all into ``qc_dir``, named by :func:`qc_plot_name`."""
 
-    qc_dir = Path(qc_dir)
-    qc_dir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, plan: GatingPlan, qc_dir: str | Path) -> None:
+        from ckpk.flow.qc_plot import QcBatch  # deferred: matplotlib is only needed here
 
-    def plot(label: str, sample: flowkit.Sample, outcome: GatingOutcome) -> None:
-        plot_gates(sample, strategy, qc_dir / qc_plot_name(label), outcome=outcome)
+        self.qc_dir = Path(qc_dir)
+        self.qc_dir.mkdir(parents=True, exist_ok=True)
+        self.batch = QcBatch(plan)
 
-    return plot
+    def __call__(self, label: str, sample: FcsFile, outcome: GatingOutcome) -> None:
+        self.batch.add(outcome, self.qc_dir / qc_plot_name(label))
+
+    def finish(self) -> list[Path]:
+        return self.batch.finish()
+
+
+def qc_plotter(strategy: GatingPlan | flowkit.GatingStrategy, qc_dir: str | Path) -> QcPlotter:
+    """A :class:`QcPlotter` of ``strategy`` (a plan, or a FlowKit strategy compiled here)."""
+    return QcPlotter(as_plan(strategy), qc_dir)
+
+
+def load_plan(
+    strategy_path: str | Path, sample_group: str | None = None, plan_path: str | Path | None = None
+) -> GatingPlan:
+    """The strategy's plan: the one compiled into ``plan_path`` when it is of these very
+    strategy bytes, else compiled now (which imports FlowKit)."""
+    from ckpk.flow.strategy import load_strategy
+
+    if plan_path is not None:
+        plan = cached_plan(plan_path, strategy_path, sample_group)
+        if plan is not None:
+            # FlowKit's engine, when a file needs it, parses the strategy from this path.
+            return replace(plan, source=str(strategy_path))
+    return as_plan(load_strategy(strategy_path, sample_group or None))
 
 
 def gate_batch(
@@ -57,21 +88,22 @@ def gate_batch(
     strategy_path: str | Path,
     sample_group: str | None = None,
     qc_dir: str | Path | None = None,
+    plan_path: str | Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Gate ``(path, label)`` files with one strategy; return (gate counts, ledger rows).
 
     Labels (paths relative to the input folder) name the files in every table and
-    message. With ``qc_dir``, one gate QC PNG per file is drawn there.
+    message. With ``qc_dir``, one gate QC PNG per file is drawn there. ``plan_path``: the
+    strategy's compiled plan (``flow/plan.json``), used when it matches the strategy.
     """
     from ckpk.flow.gating import gate_files
-    from ckpk.flow.strategy import load_strategy
 
-    strategy = load_strategy(strategy_path, sample_group or None)
+    plan = load_plan(strategy_path, sample_group, plan_path)
     counts, rejected = gate_files(
         [path for path, _ in files],
-        strategy,
+        plan,
         labels=[label for _, label in files],
-        on_file=qc_plotter(strategy, qc_dir) if qc_dir is not None else None,
+        on_file=qc_plotter(plan, qc_dir) if qc_dir is not None else None,
     )
     rows = [
         {"file": file, "status": "rejected", "reason": reason, "stage": "flow"}

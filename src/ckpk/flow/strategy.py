@@ -27,6 +27,7 @@ from ckpk.cells import first_line
 from ckpk.errors import ConfigError, InputError
 from ckpk.flow import REQUIRED_GATE_KEYS
 from ckpk.flow._flowkit_compat import custom_gates, gate_tree, gatingml_schema
+from ckpk.flow.plan import GatingPlan
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import flowkit
@@ -102,6 +103,9 @@ def load_strategy(path: str | Path, sample_group: str | None = None) -> flowkit.
         strategy.ckpk_notes = [f"GatingML 2.0 strategy {path.name}"]
     if not strategy.get_gate_ids():
         raise InputError(f"{path}: the gating strategy defines no gates")
+    # Where the strategy came from, for its compiled plan (ckpk.flow.plan_compile).
+    strategy.ckpk_source = str(path)
+    strategy.ckpk_sample_group = sample_group or None
     return strategy
 
 
@@ -229,9 +233,11 @@ def iter_gates(strategy: flowkit.GatingStrategy) -> Iterator[tuple[str, object, 
         stack.extend(reversed(node.children))
 
 
-def gate_paths(strategy: flowkit.GatingStrategy) -> list[str]:
-    """Every gate path of the strategy in tree order (quadrant gates themselves excluded,
-    since only their quadrants hold events)."""
+def gate_paths(strategy: flowkit.GatingStrategy | GatingPlan) -> list[str]:
+    """Every gate path of the strategy (or of its compiled plan) in tree order (quadrant
+    gates themselves excluded, since only their quadrants hold events)."""
+    if isinstance(strategy, GatingPlan):
+        return list(strategy.paths)
     import flowkit
 
     return [
@@ -275,7 +281,7 @@ def required_dimensions(strategy: flowkit.GatingStrategy) -> list[tuple[str, str
     return needed
 
 
-def resolve_gate(strategy: flowkit.GatingStrategy, name: str) -> str:
+def resolve_gate(strategy: flowkit.GatingStrategy | GatingPlan, name: str) -> str:
     """The gate path for ``name``: a gate name ("CAR+") or a path ("Singlets/CD3+/CAR+",
     "/root/.../CAR+"). Raises :class:`KeyError` (missing) or :class:`LookupError`
     (ambiguous) with the candidates in the message."""
@@ -303,7 +309,7 @@ def resolve_gate(strategy: flowkit.GatingStrategy, name: str) -> str:
 
 
 def resolve_gates(
-    strategy: flowkit.GatingStrategy,
+    strategy: flowkit.GatingStrategy | GatingPlan,
     names: Mapping[str, str | None],
     required: tuple[str, ...] = REQUIRED_GATE_KEYS,
     source: str = "flow",

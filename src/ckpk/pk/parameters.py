@@ -29,6 +29,26 @@ from enum import Enum
 DEFAULT_PARTIAL_AUC_END = 28.0
 
 
+#: CDISC PK parameter names (PPTEST, codelist C85839) of the PPTESTCD codes used here.
+CDISC_TESTS = {
+    "CMAX": "Max Conc",
+    "TMAX": "Time of CMAX",
+    "CLST": "Last Nonzero Conc",
+    "TLST": "Time of Last Nonzero Conc",
+    "AUCLST": "AUC to Last Nonzero Conc",
+    "AUCALL": "AUC All",
+    "AUCIFO": "AUC Infinity Obs",
+    "AUCINT": "AUC from T1 to T2",
+    "LAMZ": "Lambda z",
+    "LAMZHL": "Half-Life Lambda z",
+    "R2": "R Squared",
+    "R2ADJ": "R Squared Adjusted",
+    "LAMZNPT": "Number of Points for Lambda z",
+    "LAMZLL": "Lambda z Lower Limit",
+    "LAMZUL": "Lambda z Upper Limit",
+}
+
+
 class UnitKind(Enum):
     """What a column measures; the value is how the unit is printed (U = analyte unit)."""
 
@@ -64,6 +84,11 @@ class Parameter:
     theta: str = ""  # model: the likelihood's transformed parameter this estimate is
     same_as: str = ""  # model: the estimate this one transforms (empty whenever it is)
     needs: tuple[str, ...] = ()  # model: the estimates this one is computed from
+
+    @property
+    def cdisc_test(self) -> str:
+        """The CDISC parameter name (PPTEST) of ``cdisc`` ("" without a code)."""
+        return CDISC_TESTS.get(self.cdisc, "")
 
     def name(self, end: float = DEFAULT_PARTIAL_AUC_END) -> str:
         """The column name for a partial AUC ending on day ``end``."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ckpk.pk.concentrations import car_t_profiles
-from ckpk.report.pk_plots import plot_fit, plot_spaghetti
+from ckpk.report.pk_plots import analyte_label, plot_fit, plot_spaghetti
 
 
 def _safe(text: str) -> str:
@@ -36,9 +36,8 @@ def draw_pk_figures(
         ["subject_id", "analyte"]
     ):
         key = (str(subject), str(analyte))
-        unit = profile["unit"].dropna().iloc[0] if profile["unit"].notna().any() else ""
         path = fits_dir / f"{_safe(key[0])}_{_safe(key[1])}.png"
-        title = f"{subject} — {analyte}" + (f" ({unit})" if unit else "")
+        title = f"Subject {subject}: {analyte_label(str(analyte))}"
         written.append(plot_fit(profile, fit_rows.get(key), nca_rows.get(key), path, title=title))
     for analyte in sorted(concentrations["analyte"].astype(str).unique()):
         path = spaghetti_dir / f"{_safe(analyte)}.png"

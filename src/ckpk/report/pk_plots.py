@@ -20,6 +20,36 @@ from ckpk.pk.model import parameters_from_row
 from ckpk.pk.summary import UNKNOWN_DOSE, natural_key
 
 _BLQ_STYLE = {"marker": "v", "facecolors": "none", "s": 36, "linewidths": 1.2}
+
+#: Analyte → words with units for titles and axes (the column codes are for tables).
+ANALYTE_LABELS = {
+    "car_per_ul": "CAR+ T cells per µL blood",
+    "car_pct_cd3": "CAR+ T cells, % of CD3+ T cells",
+    "car_copies_per_ug": "CAR transgene copies per µg genomic DNA",
+    "b_cells_per_ul": "B cells per µL blood",
+}
+
+
+def analyte_label(analyte: str) -> str:
+    """The analyte in words with its unit (the code itself when it is not known)."""
+    return ANALYTE_LABELS.get(str(analyte), str(analyte))
+
+
+def _decimal_ticks(ax: object) -> None:
+    """Plain decimal numbers on a log axis (0.1, 1, 10, 100, 1,000), not 6×10¹."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    def plain(value: float, _position: int) -> str:
+        if value <= 0:
+            return ""
+        return f"{value:,.0f}" if value >= 1 else f"{value:.6f}".rstrip("0").rstrip(".")
+
+    axis = ax.yaxis  # type: ignore[attr-defined]
+    axis.set_major_locator(LogLocator(base=10.0))
+    axis.set_major_formatter(FuncFormatter(plain))
+    axis.set_minor_formatter(NullFormatter())
+
+
 _DPI = 100
 
 
@@ -57,6 +87,7 @@ def _log_axis(ax: object, positive: list[float]) -> None:
     ax.set_yscale("log")  # type: ignore[attr-defined]
     if positive:
         ax.set_ylim(min(positive) / 3.0, max(positive) * 3.0)  # type: ignore[attr-defined]
+        _decimal_ticks(ax)
         return
     ax.set_ylim(1.0, 10.0)  # type: ignore[attr-defined]
     ax.text(  # type: ignore[attr-defined]
@@ -121,9 +152,9 @@ def plot_fit(
         )
 
     _log_axis(ax, positive)
-    unit = str(fit.get("unit") or nca.get("unit") or "")
-    ax.set_xlabel("day after infusion")
-    ax.set_ylabel(unit or "level")
+    analyte = str(fit.get("analyte") or nca.get("analyte") or "")
+    ax.set_xlabel("day after CAR T infusion")
+    ax.set_ylabel(analyte_label(analyte) if analyte else "level")
     ax.set_title(
         title
         or f"{fit.get('subject_id', nca.get('subject_id', ''))} "
@@ -165,19 +196,32 @@ def _draw_observations(ax: object, data: pd.DataFrame) -> list[float]:
             label="BLQ (no LLOQ)",
             **_BLQ_STYLE,
         )
-    for level in sorted(set(data["lloq"].dropna()))[:3]:
-        if level > 0:
-            ax.axhline(level, color="tab:red", linestyle="--", linewidth=0.8)
-            ax.annotate(
-                f"LLOQ {level:g}",
-                (1.0, level),
-                xycoords=("axes fraction", "data"),
-                ha="right",
-                va="bottom",
-                fontsize=7,
-                color="tab:red",
-            )
+    _draw_lloq(ax, data["lloq"])
     return list(quant["value"]) + list(blq_known["lloq"])
+
+
+def _draw_lloq(ax: object, lloq: pd.Series) -> None:
+    """One dashed line per distinct LLOQ (3 significant digits), or, when the sample LLOQs
+    vary (flow: per sample), one shaded band from the lowest to the highest."""
+    levels = sorted({float(f"{v:.3g}") for v in lloq.dropna() if v > 0})
+    if not levels:
+        return
+    if len(levels) <= 2:
+        for level in levels:
+            ax.axhline(level, color="tab:red", linestyle="--", linewidth=0.8)  # type: ignore[attr-defined]
+        text = "LLOQ " + " and ".join(f"{v:.3g}" for v in levels)
+    else:
+        ax.axhspan(levels[0], levels[-1], color="tab:red", alpha=0.08, linewidth=0)  # type: ignore[attr-defined]
+        text = f"LLOQ {levels[0]:.3g}–{levels[-1]:.3g} (per sample)"
+    ax.annotate(  # type: ignore[attr-defined]
+        text,
+        (1.0, levels[-1]),
+        xycoords=("axes fraction", "data"),
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        color="tab:red",
+    )
 
 
 def _draw_model(
@@ -245,8 +289,20 @@ def _draw_profile_line(ax: object, rows: pd.DataFrame, colour: object) -> list[f
     data, level = data[keep], level[keep]
     if data.empty:
         return []
-    ax.plot(data["day"], level, color=colour, linewidth=0.9, alpha=0.8, linestyle="-")
     is_blq = data["blq"].to_numpy()
+    # Solid lines join quantifiable samples only; a step to or from a BLQ sample is
+    # dotted, so a non-responder is not drawn as a flat profile persisting at the LLOQ.
+    days, values = data["day"].to_numpy(float), level.to_numpy(float)
+    for i in range(len(days) - 1):
+        style = "-" if not (is_blq[i] or is_blq[i + 1]) else ":"
+        ax.plot(
+            days[i : i + 2],
+            values[i : i + 2],
+            color=colour,
+            linewidth=0.9,
+            alpha=0.8,
+            linestyle=style,
+        )
     ax.scatter(data["day"][~is_blq], level[~is_blq], color=colour, s=12, zorder=3)
     if is_blq.any():
         ax.scatter(data["day"][is_blq], level[is_blq], color=colour, **_BLQ_STYLE)
@@ -261,9 +317,9 @@ def plot_spaghetti(
 ) -> Path:
     """PNG of every subject's profile of one analyte, coloured by dose level (log y).
 
-    Quantifiable samples are filled dots, BLQ samples open triangles at their LLOQ; one
-    line per subject joins both, so that a line does not vanish where CAR T fall below
-    the LLOQ. Subjects missing from the subject sheet are drawn under dose level
+    Quantifiable samples are filled dots joined by solid lines; BLQ samples are open
+    triangles at their LLOQ, joined by dotted lines, so that a profile below the LLOQ is
+    never read as a level. Subjects missing from the subject sheet are drawn under dose level
     ``unknown``. Screening samples (day < 0) are left out, as in the PK analyses.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -285,9 +341,13 @@ def plot_spaghetti(
         positive.extend(_draw_profile_line(ax, rows, colour))
     _log_axis(ax, positive)
     units = table["unit"].dropna().astype(str) if "unit" in table.columns else pd.Series()
-    ax.set_ylabel(units.iloc[0] if len(units) else analyte)
-    ax.set_xlabel("day after infusion")
-    ax.set_title(f"{analyte}: all subjects by dose level", fontsize=10)
+    ax.set_ylabel(
+        analyte_label(analyte)
+        if analyte in ANALYTE_LABELS
+        else (units.iloc[0] if len(units) else analyte)
+    )
+    ax.set_xlabel("day after CAR T infusion")
+    ax.set_title(f"{analyte_label(analyte)}: every subject by dose level", fontsize=10)
     handles = [Line2D([0], [0], color=colours[d], label=f"dose {d}") for d in levels]
     handles.append(
         Line2D(

@@ -14,6 +14,7 @@ below it, and the first later day it rises back.
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,12 @@ RESPONSE_RULE = (
 )
 _RESPONSE = {90: (0.5, 1.5), 180: (0.2, 1.5)}
 _CRS_THRESHOLDS = (30.0, 100.0, 300.0)
+
+
+def response_rule_block(indent: int = 16) -> str:
+    """:data:`RESPONSE_RULE` wrapped for truth/README.txt, on its own lines."""
+    pad = " " * indent
+    return "\n" + textwrap.fill(RESPONSE_RULE, 72, initial_indent=pad, subsequent_indent=pad)
 
 
 def response_probability(auc_0_28: float, day: int) -> float:

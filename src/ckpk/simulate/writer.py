@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-import textwrap
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ import pandas as pd
 from ckpk.pk.kinetics import stein_auc, stein_curve
 from ckpk.qpcr.quantify import DEFAULT_DNA_NG
 from ckpk.simulate import cytometry, plates
-from ckpk.simulate.clinical import RESPONSE_RULE, b_cell_truth, clinical_endpoints
+from ckpk.simulate.clinical import b_cell_truth, clinical_endpoints, response_rule_block
 from ckpk.simulate.trial import (
     Subject,
     blood_state,
@@ -109,11 +108,7 @@ def simulate_trial(out_dir: Path, settings: SimulationSettings | None = None) ->
         columns=["file", "problem"],
         sort_by=["file"],
     )
-    readme = _TRUTH_README.replace(
-        "{rule}",
-        "\n"
-        + textwrap.fill(RESPONSE_RULE, 72, initial_indent=" " * 16, subsequent_indent=" " * 16),
-    )
+    readme = _TRUTH_README.replace("{rule}", response_rule_block())
     (truth / "README.txt").write_text(readme, encoding="utf-8")
     n_fcs = len(flow_truth)
     return (
