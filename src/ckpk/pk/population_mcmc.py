@@ -6,10 +6,13 @@
   virtual CPU devices (set before JAX starts, :func:`_ask_for_devices`), which uses both
   cores of a small machine and compiles the sampler once.
 * ``target_accept_prob`` 0.95 instead of 0.8: the curve has a corner at Tmax, and the
-  smaller steps keep NUTS from diverging where a trajectory crosses it.
-* Each subject's Cmax, Tmax and α are sampled *centred* (the subject's own value, prior
+  smaller steps keep NUTS from diverging where a trajectory crosses it (on a simulated
+  sparse trial of 30 subjects, 0.9 and 0.8 gave divergent transitions where 0.95 gave
+  none; benchmarks/README.md, "Population fit").
+* Each subject's Cmax and Tmax are sampled *centred* (the subject's own value, prior
   N(typical, ω)) when its readings frame the peak (:func:`centred_parameters`), else
-  *non-centred* (η ~ N(0, 1)); β and Fb always non-centred. Centred sampling suits
+  *non-centred* (η ~ N(0, 1)); α, β and Fb always non-centred (centring α too gave
+  more divergent fits on small simulated trials). Centred sampling suits
   parameters the subject's own data pin down, non-centred ones the population informs
   most (Papaspiliopoulos, Roberts & Sköld 2007, Statistical Science 22:59); mixing them
   per subject keeps a rich profile and a sparse one both easy to sample.
@@ -70,7 +73,8 @@ class Samples:
 
 
 def centred_parameters(data: PopulationData) -> np.ndarray:
-    """subjects × 5 booleans: which entries of (Cmax, Tmax, α, β, Fb) are sampled centred."""
+    """subjects × 5 booleans: which entries of (Cmax, Tmax, α, β, Fb) are sampled centred
+    (Cmax and Tmax of the subjects whose readings frame their peak)."""
     centred = np.zeros((data.n_subjects, 5), dtype=bool)
     for i in range(data.n_subjects):
         mine = (data.subject_index == i) & ~data.censored
@@ -78,7 +82,7 @@ def centred_parameters(data: PopulationData) -> np.ndarray:
         peak_day = days[np.argmax(values)]
         before = np.any(days < peak_day)
         after = np.any((days > peak_day) & (days <= peak_day + FRAMED_AFTER_DAYS))
-        centred[i, :3] = days.size >= FRAMED_MIN_READINGS and before and after
+        centred[i, :2] = days.size >= FRAMED_MIN_READINGS and before and after
     return centred
 
 

@@ -14,7 +14,9 @@ dose) for a power model, indicators of the dose levels other than the reference 
 when only levels are known, nothing for a single dose. The between-subject effects are
 non-centred (η standard normal, scaled by ω), the parameterisation that samples well when
 sparse subjects tell little about their own effect (Betancourt & Girolami 2015, Current
-Trends in Bayesian Methodology with Applications, ch. 4).
+Trends in Bayesian Methodology with Applications, ch. 4), except the Cmax and Tmax of
+subjects whose readings frame their peak, which are centred
+(:func:`ckpk.pk.population_mcmc.centred_parameters`).
 
 Readings: log y = log C(t) + ε, ε ~ N(0, σ²); a BLQ reading adds log Φ((log LLOQ − log
 C(t)) / σ) (Beal's M3), as in the individual fit (:mod:`ckpk.pk.likelihood`).
