@@ -5,15 +5,18 @@ subject from stated population parameters through the hierarchy the fit assumes;
 individual fit (:func:`ckpk.pk.model.fit_table`) on the same sparse readings is the
 comparison the population fit has to beat.
 
-Figures these tests rest on (30 subjects, 3 dose levels, 6-8 readings each, ~35 % BLQ;
-benchmarks/README.md has the repeated-trial calibration): seeds 1 and 2 cover all 13
-population parameters with their 95 % intervals; mean |ln error| of the subjects' Cmax
-0.19 and 0.16 against 0.87 and 0.65 for ``ckpk fit`` on the subjects both estimate, of
-AUC0-28 0.11 and 0.11 against 0.23 and 0.25, and ``ckpk fit`` estimates only 9-10 of the
-30 subjects at all.
+Figures these tests rest on (30 subjects, 3 dose levels, 6-8 readings each, ~35 % BLQ):
+seeds 1 and 2 cover all 13 population parameters with their 95 % intervals; mean |ln
+error| of the subjects' Cmax 0.19 and 0.16 against 0.87 and 0.65 for ``ckpk fit`` on the
+subjects both estimate, of AUC0-28 0.11 and 0.11 against 0.23 and 0.25, and ``ckpk fit``
+estimates only 9-10 of the 30 subjects at all.
 
-The sampler runs only in the tests marked ``workflow`` (about 3 minutes on 2 cores);
-the others check the rules around it without JAX.
+Calibration (interval coverage over repeated simulated trials) costs a fit per trial, more
+than CI's budget holds: ``benchmarks/popfit.py`` measures it and benchmarks/README.md
+("Population fit") records the figures.
+
+The sampler runs only in the tests marked ``workflow`` (one xdist group, about 3 minutes
+on 2 cores); the others check the rules around it without JAX.
 """
 
 from __future__ import annotations
@@ -171,22 +174,6 @@ def test_recovery_on_a_sparse_trial_beats_individual_fits() -> None:
         error_pop = np.abs(np.log(population.loc[both, name] / truth.loc[both, name])).mean()
         error_ind = np.abs(np.log(individual.loc[both, name] / truth.loc[both, name])).mean()
         assert error_pop < error_ind, (name, error_pop, error_ind)
-
-
-@pytest.mark.workflow
-@pytest.mark.xdist_group("popfit")
-def test_interval_coverage_over_small_trials() -> None:
-    """Three trials of 12 subjects: of the population intervals reported, about 95 % hold
-    the truth (at least 80 % of some 35, so that chance alone does not fail it)."""
-    hits = []
-    for seed in (11, 12, 13):
-        sim = simulate_population(12, seed=seed)
-        fit = fit_population(sim.concentrations, sim.subjects).fits["car_per_ul"]
-        hits += list(
-            _covered(fit.population, sim.population, float(fit.data.covariate.reference)).values()
-        )
-    assert len(hits) >= 25
-    assert np.mean(hits) >= 0.8, np.mean(hits)
 
 
 def _zigzag_trial() -> tuple[pd.DataFrame, pd.DataFrame]:
