@@ -2,8 +2,9 @@
 
 * ``ckpk_results.xlsx`` (openpyxl) has one sheet per main table — subjects, NCA, model
   fits, population fit, dose summary, B cells, ledger — with each header carrying its
-  unit where the column has one (``tmax [day]``; ``[U]`` is the analyte's unit, given in the ``unit``
-  column), the header row frozen and an autofilter, so a clinician can sort and filter.
+  unit where the column has one (``tmax [day]``; ``[U]`` is the analyte's unit, given in
+  the ``unit`` column), the header row frozen and an autofilter, so a clinician can sort
+  and filter.
 * ``parquet/<table>.parquet`` (pyarrow) is every results table with its types kept
   (numbers, true/false, text), for analysts who load them into R, Python or a database.
 """
