@@ -398,6 +398,24 @@ def find_parameter(table: str, column: str) -> Parameter:
     return {p.column: p for p in TABLES[table][1]}[column]
 
 
+#: The population fit (rule ``pk_popfit``, docs/rules.md "Population kinetics") reports per
+#: subject these entries of the kinetic model, each a posterior median with its 95 %
+#: credible interval: ``pk/population_subjects.tsv`` (columns in config/README.md).
+POPULATION_SUBJECT_ESTIMATES: tuple[Parameter, ...] = tuple(
+    find_parameter("model", column)
+    for column in ("cmax", "tmax", PARTIAL_AUC, "alpha", "beta")
+    + ("contraction_half_life", "persistence_half_life")
+)
+#: Columns of ``pk/population_fit.tsv``: one row per CAR T analyte and population
+#: parameter (typical values, between-subject SDs, dose effect, σ; config/README.md).
+POPULATION_FIT_COLUMNS: list[str] = [
+    *("analyte", "parameter", "kind", "estimate", "ci95_low", "ci95_high", "unit"),
+    *("converged", "rhat", "ess_bulk", "ess_tail", "flags", "prior"),
+    *("n_subjects", "n_obs", "n_blq", "dose_covariate", "divergences"),
+    *("chains", "draws_per_chain", "seed"),
+]
+
+
 def format_day(day: float) -> str:
     """A day as ckpk prints it in column names and messages (``%g``: 28, 7.5)."""
     return f"{float(day):g}"

@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+from ckpk.pk.parameters import PARTIAL_AUC, POPULATION_FIT_COLUMNS, POPULATION_SUBJECT_ESTIMATES
 from ckpk.pk.population_data import PopulationData
 from ckpk.pk.population_mcmc import CHAINS, diagnostics, passes
 from ckpk.pk.population_predict import auc, individual_parameters
@@ -61,47 +62,15 @@ PRIOR_TEXT = {
     "fb": PRIORS["fb"].describe(),
     "sigma": PRIORS["sigma"].describe(),
 }
-#: Columns of ``pk/population_fit.tsv``.
-FIT_COLUMNS = [
-    "analyte",
-    "parameter",
-    "kind",
-    "estimate",
-    "ci95_low",
-    "ci95_high",
-    "unit",
-    "converged",
-    "rhat",
-    "ess_bulk",
-    "ess_tail",
-    "flags",
-    "prior",
-    "n_subjects",
-    "n_obs",
-    "n_blq",
-    "dose_covariate",
-    "divergences",
-    "chains",
-    "draws_per_chain",
-    "seed",
-]
-#: Per-subject quantities of ``pk/population_subjects.tsv``, each with a 95 % interval.
-SUBJECT_QUANTITIES = (
-    "cmax",
-    "tmax",
-    "{auc}",
-    "alpha",
-    "beta",
-    "contraction_half_life",
-    "persistence_half_life",
-)
+#: Columns of ``pk/population_fit.tsv`` (declared in the registry, :mod:`ckpk.pk.parameters`).
+FIT_COLUMNS = POPULATION_FIT_COLUMNS
 
 
 def subject_columns(auc_column: str) -> list[str]:
     """Columns of ``pk/population_subjects.tsv`` (the AUC named after its end day)."""
     values = []
-    for q in SUBJECT_QUANTITIES:
-        name = q.replace("{auc}", auc_column)
+    for p in POPULATION_SUBJECT_ESTIMATES:
+        name = auc_column if p.column == PARTIAL_AUC else p.column
         values += [name, f"{name}_ci95_low", f"{name}_ci95_high"]
     head = ["subject_id", "analyte", "dose_level", "dose", "converged"]
     tail = ["rhat_max", "ess_bulk_min", "ess_tail_min", "n_obs", "n_blq", "flags", "unit"]
