@@ -54,7 +54,7 @@ def _decimal_ticks(ax: object) -> None:
     axis = ax.yaxis  # type: ignore[attr-defined]
     axis.set_major_locator(LogLocator(base=10.0))
     axis.set_major_formatter(PlainLogFormatter())
-    axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.5)))
+    axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
 _DPI = 100
