@@ -23,6 +23,7 @@ rule pd_b_cells:
         str(LOGS / "benchmarks" / "pd_b_cells.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=500,
         runtime=5,
@@ -69,6 +70,7 @@ rule pk_exposure_response:
         str(LOGS / "benchmarks" / "pk_exposure_response.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
@@ -97,6 +99,7 @@ rule pk_subjects:
         str(LOGS / "benchmarks" / "pk_subjects.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=500,
         runtime=5,
