@@ -76,6 +76,7 @@ rule pk_exposure_response:
         runtime=10,
     params:
         end=config["nca"]["partial_auc_end"],
+        figure_cache=str(RESULTS / ".cache" / "figures" / "pk_exposure_response"),
     script:
         "../scripts/pk_exposure_response.py"
 

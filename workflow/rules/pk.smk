@@ -146,5 +146,8 @@ rule pk_plots:
     resources:
         mem_mb=1000,
         runtime=20,
+    params:
+        # Figures unchanged since the last run are copied from here (ckpk.report.figure_cache).
+        figure_cache=str(RESULTS / ".cache" / "figures" / "pk_plots"),
     script:
         "../scripts/pk_plots.py"

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ckpk.cells import safe_file_name, text
 from ckpk.pd.exposure_response import YES_WORDS
+from ckpk.report.figure_cache import FigureCache
 from ckpk.report.pk_plots import _decimal_ticks, _save, fixed_layout
 
 
@@ -158,25 +159,25 @@ def draw_pd_figures(
     exposures: pd.DataFrame,
     proportionality_dir: str | Path,
     response_dir: str | Path,
+    cache: FigureCache | None = None,
 ) -> list[Path]:
     """``<analyte>_<parameter>.png`` per dose-proportionality row, ``<endpoint>_day<D>.png``
-    per clinical endpoint and day."""
+    per clinical endpoint and day; unchanged figures are copied from ``cache``."""
+    cache = cache or FigureCache(None)
     written = []
     for folder in (proportionality_dir, response_dir):
         Path(folder).mkdir(parents=True, exist_ok=True)
     for _, result in proportionality.iterrows():
         name = safe_file_name(f"{result['analyte']}_{result['parameter']}")
-        written.append(
-            plot_dose_proportionality(
-                nca, subjects, result, Path(proportionality_dir) / f"{name}.png"
-            )
-        )
+        path = Path(proportionality_dir) / f"{name}.png"
+        written.append(cache.figure(path, plot_dose_proportionality, nca, subjects, result, path))
     if len(clinical) and len(exposures.columns):
         for (endpoint, day), _ in clinical.groupby(["endpoint", "day"], sort=True):
             name = safe_file_name(f"{endpoint}_day{day:g}")
+            path = Path(response_dir) / f"{name}.png"
             written.append(
-                plot_exposure_by_endpoint(
-                    clinical, exposures, endpoint, day, Path(response_dir) / f"{name}.png"
+                cache.figure(
+                    path, plot_exposure_by_endpoint, clinical, exposures, endpoint, day, path
                 )
             )
     return written
