@@ -57,13 +57,16 @@ def test_cached_figures_equal_drawn_ones_and_only_changed_ones_are_redrawn(tmp_p
     assert _draw(concentrations, subjects, tmp_path / "run2", again) == plain
     assert (again.drawn, again.copied) == (0, 4)
 
-    # One more reading for S02: its plot and the spaghetti change, S01's and S03's do not.
+    # One more reading for S02: its plot and the spaghetti change, S01's and S03's do not
+    # (S03's rows move down the table, as in a real run).
     extra = (
         concentrations[concentrations["subject_id"] == "S02"]
         .iloc[[-1]]
         .assign(day=120.0, value=60.0, blq=False)
     )
-    grown = pd.concat([concentrations, extra], ignore_index=True)
+    grown = pd.concat([concentrations, extra], ignore_index=True).sort_values(
+        ["subject_id", "day"], kind="mergesort", ignore_index=True
+    )
     third = FigureCache(tmp_path / "cache")
     redrawn = _draw(grown, subjects, tmp_path / "run3", third)
     assert (third.drawn, third.copied) == (2, 2)

@@ -45,8 +45,10 @@ def _code_digest() -> str:
 def _feed(digest: Any, value: object) -> None:
     """Everything a figure is drawn from, in a form whose bytes change when it does."""
     if isinstance(value, pd.DataFrame):
+        # Values, not the index: a subject's rows keep their data, but not their row
+        # numbers, when another subject gains a row.
         digest.update(repr((list(map(str, value.columns)), list(map(str, value.dtypes)))).encode())
-        digest.update(pd.util.hash_pandas_object(value, index=True).to_numpy().tobytes())
+        digest.update(pd.util.hash_pandas_object(value, index=False).to_numpy().tobytes())
     elif isinstance(value, pd.Series):
         _feed(digest, value.to_frame())
     elif isinstance(value, Mapping):
