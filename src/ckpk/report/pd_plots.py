@@ -170,7 +170,12 @@ def draw_pd_figures(
     for _, result in proportionality.iterrows():
         name = safe_file_name(f"{result['analyte']}_{result['parameter']}")
         path = Path(proportionality_dir) / f"{name}.png"
-        written.append(cache.figure(path, plot_dose_proportionality, nca, subjects, result, path))
+        # What the figure shows: this analyte's parameter per subject, and the doses.
+        rows = nca[nca["analyte"].astype(str) == str(result["analyte"])]
+        shown = (rows[["subject_id", str(result["parameter"])]], subjects, result)
+        written.append(
+            cache.figure(path, plot_dose_proportionality, nca, subjects, result, path, shown=shown)
+        )
     if len(clinical) and len(exposures.columns):
         for (endpoint, day), _ in clinical.groupby(["endpoint", "day"], sort=True):
             name = safe_file_name(f"{endpoint}_day{day:g}")
