@@ -39,6 +39,23 @@ def test_snakefmt_check_is_clean() -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
+def test_every_rule_declares_threads_memory_time_and_a_benchmark() -> None:
+    """A cluster asks each job for what its rule declares: none may fall back to the
+    executor's defaults (the values come from results/logs/benchmarks/, see README)."""
+    import re
+
+    rules = {}
+    for path in sorted((PROJECT / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"(?m)^(?=(?:rule|checkpoint) )", path.read_text()):
+            head = re.match(r"(?:rule|checkpoint) (\w+):", block)
+            if head and head.group(1) != "all":
+                rules[head.group(1)] = block
+    assert len(rules) >= 15, sorted(rules)
+    for name, block in rules.items():
+        for key in ("threads:", "resources:", "mem_mb=", "runtime=", "benchmark:", "conda:"):
+            assert key in block, f"rule {name} declares no {key.rstrip(':=')}"
+
+
 @pytest.mark.workflow
 @pytest.mark.xdist_group("catalog")
 def test_dot_test_config_runs_with_its_report(tmp_path: Path) -> None:

@@ -85,3 +85,36 @@ def test_plot_spaghetti_by_dose_level(tmp_path):
     _assert_png(path)
     # An analyte with no rows still gives a (labelled, empty) figure rather than an error.
     _assert_png(plot_spaghetti(table, None, "b_cells_per_ul", tmp_path / "none.png"), 1000)
+
+
+def _tick_labels(values: list[float]) -> list[str]:
+    """The y tick labels a log axis from _log_axis shows for these levels, once drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from ckpk.report.pk_plots import _log_axis
+
+    fig = Figure()
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.scatter(range(len(values)), values)
+    _log_axis(ax, values)
+    fig.canvas.draw()
+    low, high = ax.get_ylim()
+    ticks = ax.yaxis.get_major_ticks() + ax.yaxis.get_minor_ticks()
+    return [
+        t.label1.get_text()
+        for t in ticks
+        if t.label1.get_visible() and t.label1.get_text() and low <= t.get_loc() <= high
+    ]
+
+
+def test_log_axis_labels_are_plain_numbers_and_a_narrow_range_still_has_some():
+    wide = _tick_labels([0.5, 30.0, 2000.0, 150000.0])
+    assert {"1", "10", "100", "1,000", "10,000", "100,000"} <= set(wide)
+    assert not any("10^" in label or "times" in label or "e+" in label for label in wide)
+    # 20-60 spans less than a decade after the factor-3 margins: 10 and 100 alone would
+    # leave a panel with one number; the 2-3-5 ticks in between are labelled too.
+    narrow = _tick_labels([20.0, 60.0])
+    assert len(narrow) >= 3, narrow
+    assert all(label.replace(",", "").replace(".", "").isdigit() for label in narrow)

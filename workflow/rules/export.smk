@@ -27,6 +27,7 @@ rule export_sdtm:
         str(LOGS / "benchmarks" / "export_sdtm.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=500,
         runtime=5,
@@ -56,6 +57,7 @@ rule export_tables:
         str(LOGS / "benchmarks" / "export_tables.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
@@ -92,6 +94,7 @@ rule report_provenance:
         str(LOGS / "benchmarks" / "report_provenance.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=500,
         runtime=5,

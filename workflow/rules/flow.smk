@@ -15,6 +15,7 @@ rule flow_plan:
         str(LOGS / "benchmarks" / "flow_plan.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
@@ -45,6 +46,7 @@ rule flow_gate_subject:
         str(LOGS / "benchmarks" / "flow_gate_subject_{subject}.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
@@ -81,6 +83,7 @@ rule flow_car_t:
         str(LOGS / "benchmarks" / "flow_car_t.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=10,

@@ -41,6 +41,7 @@ rule ingest_sheets:
         str(LOGS / "benchmarks" / "ingest_sheets.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=500,
         runtime=5,
@@ -62,6 +63,7 @@ checkpoint ingest_files:
         str(LOGS / "benchmarks" / "ingest_files.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
@@ -90,6 +92,7 @@ rule ledger_merge:
         str(LOGS / "benchmarks" / "ledger_merge.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=500,
         runtime=5,

@@ -23,6 +23,7 @@ rule pd_b_cells:
         str(LOGS / "benchmarks" / "pd_b_cells.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=500,
         runtime=5,
@@ -69,11 +70,13 @@ rule pk_exposure_response:
         str(LOGS / "benchmarks" / "pk_exposure_response.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
     params:
         end=config["nca"]["partial_auc_end"],
+        figure_cache=str(RESULTS / ".cache" / "figures" / "pk_exposure_response"),
     script:
         "../scripts/pk_exposure_response.py"
 
@@ -98,6 +101,7 @@ rule pk_subjects:
         str(LOGS / "benchmarks" / "pk_subjects.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=500,
         runtime=5,

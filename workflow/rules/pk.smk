@@ -19,6 +19,7 @@ rule pk_concentrations:
         str(LOGS / "benchmarks" / "pk_concentrations.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=500,
         runtime=5,
@@ -40,6 +41,7 @@ rule pk_nca:
         str(LOGS / "benchmarks" / "pk_nca.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=500,
         runtime=10,
@@ -65,6 +67,7 @@ rule pk_model_fit:
         str(LOGS / "benchmarks" / "pk_model_fit.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=30,
@@ -102,6 +105,7 @@ rule pk_summary:
         str(LOGS / "benchmarks" / "pk_summary.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=500,
         runtime=5,
@@ -138,8 +142,12 @@ rule pk_plots:
         str(LOGS / "benchmarks" / "pk_plots.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=20,
+    params:
+        # Figures unchanged since the last run are copied from here (ckpk.report.figure_cache).
+        figure_cache=str(RESULTS / ".cache" / "figures" / "pk_plots"),
     script:
         "../scripts/pk_plots.py"

@@ -32,6 +32,7 @@ rule qpcr_quantify:
         str(LOGS / "benchmarks" / "qpcr_quantify.tsv")
     conda:
         "../envs/ckpk.yaml"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=20,

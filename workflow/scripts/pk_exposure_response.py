@@ -13,6 +13,7 @@ from ckpk.pd.exposure_response import (
 )
 from ckpk.pk.dose_proportionality import DOSE_PROPORTIONALITY_COLUMNS, dose_proportionality
 from ckpk.pk.parameters import partial_auc_column
+from ckpk.report.figure_cache import FigureCache
 from ckpk.report.pd_plots import draw_pd_figures
 from ckpk.tables import read_tsv, write_tsv
 
@@ -25,6 +26,7 @@ write_tsv(proportionality, sm.output.proportionality, columns=DOSE_PROPORTIONALI
 exposures = exposure_table(nca, read_tsv(sm.input.b_cells), partial_auc=auc)
 table = exposure_response(clinical, exposures)
 write_tsv(table, sm.output.exposure_response, columns=EXPOSURE_RESPONSE_COLUMNS)
+cache = FigureCache(sm.params.figure_cache)
 figures = draw_pd_figures(
     nca,
     subjects,
@@ -33,5 +35,7 @@ figures = draw_pd_figures(
     exposures,
     sm.output.proportionality_plots,
     sm.output.response_plots,
+    cache=cache,
 )
-print(f"{len(figures)} figures", file=sys.stderr)
+cache.prune()
+print(f"{len(figures)} figures: {cache.summary()}", file=sys.stderr)

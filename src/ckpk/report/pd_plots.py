@@ -15,7 +15,8 @@ import pandas as pd
 
 from ckpk.cells import safe_file_name, text
 from ckpk.pd.exposure_response import YES_WORDS
-from ckpk.report.pk_plots import _save
+from ckpk.report.figure_cache import FigureCache
+from ckpk.report.pk_plots import _decimal_ticks, _save, fixed_layout
 
 
 def _figure(width: float, height: float):
@@ -82,7 +83,7 @@ def plot_dose_proportionality(
     ax.set_title(f"Dose proportionality: {parameter}, {analyte}", fontsize=10)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
+    fixed_layout(fig)
     return _save(fig, path)
 
 
@@ -113,6 +114,7 @@ def plot_exposure_by_endpoint(
         ax.set_xticks(range(len(groups)), groups)
         if len(joined):
             ax.set_yscale("log")
+            _decimal_ticks(ax)
         else:
             ax.text(
                 0.5,
@@ -124,9 +126,20 @@ def plot_exposure_by_endpoint(
                 fontsize=8,
             )
         ax.set_title(metric.replace(" ", "\n", 1), fontsize=8)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(which="both", labelsize=7)
     fig.suptitle(f"{endpoint}, day {day:g}: exposure by group (red: median)", fontsize=10)
-    fig.tight_layout()
+    # Fixed margins in inches (tight_layout measures by drawing the figure once more, and
+    # was most of this figure's cost): the title on top, two-line panel titles between
+    # rows, tick labels left of each panel.
+    width, height = 3.4 * columns, 2.8 * rows
+    fig.subplots_adjust(
+        left=0.7 / width,
+        right=1 - 0.15 / width,
+        bottom=0.45 / height,
+        top=1 - 0.75 / height,
+        wspace=0.4,
+        hspace=0.45,
+    )
     return _save(fig, path)
 
 
@@ -146,25 +159,30 @@ def draw_pd_figures(
     exposures: pd.DataFrame,
     proportionality_dir: str | Path,
     response_dir: str | Path,
+    cache: FigureCache | None = None,
 ) -> list[Path]:
     """``<analyte>_<parameter>.png`` per dose-proportionality row, ``<endpoint>_day<D>.png``
-    per clinical endpoint and day."""
+    per clinical endpoint and day; unchanged figures are copied from ``cache``."""
+    cache = cache or FigureCache(None)
     written = []
     for folder in (proportionality_dir, response_dir):
         Path(folder).mkdir(parents=True, exist_ok=True)
     for _, result in proportionality.iterrows():
         name = safe_file_name(f"{result['analyte']}_{result['parameter']}")
+        path = Path(proportionality_dir) / f"{name}.png"
+        # What the figure shows: this analyte's parameter per subject, and the doses.
+        rows = nca[nca["analyte"].astype(str) == str(result["analyte"])]
+        shown = (rows[["subject_id", str(result["parameter"])]], subjects, result)
         written.append(
-            plot_dose_proportionality(
-                nca, subjects, result, Path(proportionality_dir) / f"{name}.png"
-            )
+            cache.figure(path, plot_dose_proportionality, nca, subjects, result, path, shown=shown)
         )
     if len(clinical) and len(exposures.columns):
         for (endpoint, day), _ in clinical.groupby(["endpoint", "day"], sort=True):
             name = safe_file_name(f"{endpoint}_day{day:g}")
+            path = Path(response_dir) / f"{name}.png"
             written.append(
-                plot_exposure_by_endpoint(
-                    clinical, exposures, endpoint, day, Path(response_dir) / f"{name}.png"
+                cache.figure(
+                    path, plot_exposure_by_endpoint, clinical, exposures, endpoint, day, path
                 )
             )
     return written
