@@ -19,7 +19,7 @@ last="keep")``, ``conc.na = "drop"``, ``first.tmax = TRUE``, ``min.hl.points = 3
 ``"lin up/log down"`` or ``"linear"``.
 
 Surprises in PKNCA 0.12.1 that these modules reproduce on purpose (each checked against
-PKNCA's own output in ``../shared/reference/pk/profiles_pknca.csv`` where the reference
+PKNCA's own output in ``tests/data/shared/reference/pk/profiles_pknca.csv`` where the reference
 has such a case, otherwise read from PKNCA's source ``R/aucint.R``, ``R/auc.R``,
 ``R/auc_integrate.R``, ``R/interpolate.conc.R``, ``R/half.life.R``, ``R/cleaners.R``):
 

@@ -7,7 +7,7 @@ expected copies, which is what makes low-copy replicates scatter) crosses the
 threshold at Cq = intercept + slope·log10(N) plus a small read noise; a well with no
 molecule never amplifies and is exported as the vendor's "no Cq" word.
 
-Writers imitate the files in ``../shared/data/qpcr``:
+Writers imitate the instruments' real exports (``tests/data/qpcr`` and ``tests/data/shared``):
 - QuantStudio 7 Flex Results ``.txt`` (``* key = value`` header, ``[Results]`` block,
   ``Undetermined``, thousands commas in Quantity, the instrument's own curve columns);
 - Bio-Rad CFX Maestro "Quantification Cq Results" ``.csv`` (empty first column,

@@ -1,6 +1,6 @@
 """Bio-Rad CFX Manager / CFX Maestro "Quantification Cq Results" export (``.csv``).
 
-Quirks handled (see ``shared/data/qpcr/biorad_cfx/example01.csv``):
+Quirks handled (see ``tests/data/shared/data/qpcr/biorad_cfx/example01.csv``):
 - the first column has an empty header (the spreadsheet's row index);
 - ``Cq`` is ``NaN`` for wells that did not amplify;
 - ``Content`` carries the task *and* a replicate-group number: ``Std-01``, ``Unkn-01``,

@@ -1,6 +1,6 @@
 """Roche LightCycler 480 "Abs Quant" text export (``Export Table`` of the analysis).
 
-Layout (see ``shared/data/qpcr/lightcycler480``): a title line
+Layout (see ``tests/data/shared/data/qpcr/lightcycler480``): a title line
 ``Experiment: <name>  Selected Filter: <dye filter>``, then a tab-separated table
 ``Include  Color  Pos  Name  Cp  Concentration  Standard  Status`` with CRLF line ends.
 

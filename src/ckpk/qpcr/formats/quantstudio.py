@@ -5,7 +5,7 @@ Containers: the ``.txt`` export (``* key = value`` header, ``[Sample Setup]``,
 ``.csv`` and the ``.xlsx`` export (one sheet per block, header block in the first rows,
 the table from row 43 in ``appbio_quantstudio_example08.xlsx``).
 
-Quirks handled (seen in the real exports in ``shared/data/qpcr/quantstudio``):
+Quirks handled (seen in the real exports in ``tests/data/shared/data/qpcr/quantstudio``):
 - the Cq column is ``CT`` (Ct method) or ``CRT`` (relative threshold, with ``Crt Mean``);
 - ``Undetermined`` for wells that did not amplify;
 - thousands commas in ``Quantity`` (``1,250.000``);

@@ -11,7 +11,7 @@ No-Cq rule (docs/rules.md, qPCR: not amplified is never a number):
 - ``cq`` absent, empty, ``-1`` (RDML's own "no Cq" code) or ``<= 0`` → no Cq;
 - a ``cq`` at or above the run's cycle count → no Cq. StepOne software writes
   ``40.0`` — exactly its 40 cycles — for undetermined NTCs
-  (``shared/data/qpcr/rdml/stepone_std.rdml``) and the LightCycler 96 writes ``100``
+  (``tests/data/shared/data/qpcr/rdml/stepone_std.rdml``) and the LightCycler 96 writes ``100``
   (``lc96_bACTXY.rdml``, 50 cycles): neither is a threshold crossing, because a curve
   cannot cross the threshold at or after its last read. The cycle count is the highest
   ``adp/cyc`` of the run, else the largest ``loop/repeat`` of its thermal programme;

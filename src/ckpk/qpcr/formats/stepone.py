@@ -1,6 +1,6 @@
 """StepOne / StepOnePlus and 7500 (SDS v2) "Results" exports: ``.xls``, ``.txt``, ``.csv``.
 
-Differences from QuantStudio (see ``shared/data/qpcr/stepone_7500``):
+Differences from QuantStudio (see ``tests/data/shared/data/qpcr/stepone_7500``):
 - ``Well`` holds the position itself (``A1``); there is no ``Well Position`` column;
 - the Cq header is ``Cт`` with a Cyrillic small te (U+0442), read as ``Ct``;
 - trailer rows after the table (``Analysis Type``, ``Endogenous Control``,
