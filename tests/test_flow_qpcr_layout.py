@@ -1,5 +1,5 @@
 """The shape of the code the next engineer reads: no import cycle anywhere in ckpk, and
-modules and functions of the flow, qPCR and simulator packages small enough to follow."""
+modules and functions small enough to follow, in every package."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import ckpk
 SRC = Path(ckpk.__file__).resolve().parent
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 60
-# Packages and modules held to the sizes above (others have owners of their own).
-SIZED = ("flow", "qpcr/quantify.py", "qpcr/curves.py", "qpcr/plots.py", "qpcr/wells.py", "simulate")
+# The parameter registry is a flat table of declarations, a few lines over ("about 450").
+MODULE_LINE_EXCEPTIONS = {"pk/parameters.py": 470}
 
 
 def _module_name(path: Path) -> str:
@@ -75,16 +75,18 @@ def test_the_cycle_finder_finds_one():
 
 
 def _sized_files() -> list[Path]:
-    files = []
-    for part in SIZED:
-        path = SRC / part
-        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
-    return files
+    return sorted(SRC.rglob("*.py"))
 
 
 def test_modules_are_at_most_450_lines():
     sizes = {p.relative_to(SRC).as_posix(): len(p.read_text().splitlines()) for p in _sized_files()}
-    assert {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES} == {}
+    assert len(sizes) > 100
+    too_long = {
+        name: n
+        for name, n in sizes.items()
+        if n > MODULE_LINE_EXCEPTIONS.get(name, MAX_MODULE_LINES)
+    }
+    assert too_long == {}
 
 
 def test_functions_are_at_most_60_lines():

@@ -23,7 +23,6 @@ records of incomplete jobs, logs under ``.snakemake/``) belongs to that results 
 from __future__ import annotations
 
 import collections
-import datetime as _dt
 import fcntl
 import os
 import signal
@@ -31,17 +30,28 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from ckpk.errors import CkpkError, InputError
+from ckpk.watch_changes import (
+    FOLDER_NOISE,
+    NETWORK_FILESYSTEMS,
+    READ_EVENTS,
+    ChangeTracker,
+    filesystem_type,
+)
+from ckpk.watch_log import WatchLog, describe_files, ledger_counts, now
 
-# Signature of an entry: (size, mtime in ns, inode); None when it is gone. The inode
-# catches a copy tool that renames a finished temporary file over the old one with the
-# same size and a preserved mtime.
-Signature = tuple[int, int, int] | None
+__all__ = [
+    "ChangeTracker",
+    "Watcher",
+    "WatchSettings",
+    "describe_files",
+    "filesystem_type",
+    "watch",
+]
 
 DEFAULT_SETTLE_SECONDS = 30.0
 DEFAULT_POLL_SECONDS = 5.0
@@ -56,154 +66,6 @@ RESCAN_SECONDS = 600.0
 STOP_GRACE_SECONDS = 60.0
 LOCK_NAME = ".ckpk-watch.lock"
 LOG_NAME = "watch.log"
-# File systems whose changes made by other machines never reach inotify here.
-NETWORK_FILESYSTEMS = frozenset(
-    {
-        "nfs",
-        "nfs4",
-        "cifs",
-        "smb3",
-        "smbfs",
-        "afs",
-        "9p",
-        "ceph",
-        "glusterfs",
-        "fuse.glusterfs",
-        "fuse.sshfs",
-        "fuse.rclone",
-        "fuse.s3fs",
-        "lustre",
-        "gpfs",
-        "beegfs",
-        "davfs",
-        "fuse.davfs",
-        "vboxsf",
-        "virtiofs",
-    }
-)
-# Reads (ours, Snakemake's) produce these; they change nothing.
-_READ_EVENTS = frozenset({"opened", "closed_no_write"})
-# A folder's own modification only says an entry inside changed; that entry has its event.
-_FOLDER_NOISE = frozenset({"modified", "attrib", "closed"})
-_UNSEEN = object()
-
-
-def signature(path: Path) -> Signature:
-    """(size, mtime_ns, inode) of a file, following a link; None when it is not there."""
-    try:
-        st = path.stat()
-    except OSError:
-        try:
-            st = path.lstat()
-        except OSError:
-            return None
-    return (st.st_size, st.st_mtime_ns, st.st_ino)
-
-
-def _files_under(root: Path) -> Iterable[str]:
-    """Relative paths of every non-folder entry under ``root`` (links not followed into)."""
-    for dirpath, dirnames, filenames in os.walk(root, onerror=lambda exc: None):
-        base = Path(dirpath)
-        # A link to a folder is listed among dirnames and not walked; it is an entry.
-        for name in [d for d in dirnames if (base / d).is_symlink()] + filenames:
-            yield (base / name).relative_to(root).as_posix()
-
-
-def snapshot(root: Path) -> dict[str, Signature]:
-    """Every entry under ``root`` with its signature."""
-    return {rel: signature(root / rel) for rel in _files_under(root)}
-
-
-class ChangeTracker:
-    """Entries reported changed, and whether they have all stopped changing.
-
-    ``note`` may be called from the event thread at any time; the loop calls ``refresh``
-    (stat every pending entry), ``settled`` and ``take``. An entry is settled when its
-    signature has not changed and no event came for it for ``settle`` seconds.
-    ``take`` hands over the entries that differ from what the previous run saw and
-    records their signatures, so spurious events (a touch without change, our own reads
-    on some systems) do not start runs.
-    """
-
-    def __init__(
-        self, root: Path, settle: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.root = root
-        self.settle = settle
-        self.clock = clock
-        self.seen: dict[str, Signature] = {}
-        self._pending: dict[str, tuple[object, float]] = {}
-        self._lock = threading.Lock()
-
-    def note(self, rel: str) -> None:
-        with self._lock:
-            self._pending[rel] = (_UNSEEN, self.clock())
-
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._pending)
-
-    def rescan(self) -> None:
-        """Note every entry that differs from what the last run saw (all of them at start)."""
-        current = snapshot(self.root)
-        with self._lock:
-            seen = dict(self.seen)
-        for rel in sorted(set(current) | set(seen)):
-            if current.get(rel) != seen.get(rel):
-                self.note(rel)
-
-    def refresh(self) -> None:
-        now = self.clock()
-        with self._lock:
-            for rel, (old, since) in list(self._pending.items()):
-                path = self.root / rel
-                if path.is_dir() and not path.is_symlink():
-                    # A folder copied or moved in: its files are what the run reads.
-                    del self._pending[rel]
-                    for inner in _files_under(path):
-                        self._pending.setdefault(f"{rel}/{inner}", (_UNSEEN, since))
-                    continue
-                current = signature(path)
-                if current is None and rel not in self.seen:
-                    # A folder that went away: what the last run saw inside it is gone.
-                    gone = [s for s in self.seen if s.startswith(rel + "/")]
-                    if gone:
-                        del self._pending[rel]
-                        for inner in gone:
-                            self._pending.setdefault(inner, (_UNSEEN, since))
-                        continue
-                if current != old:
-                    self._pending[rel] = (current, now if old is not _UNSEEN else since)
-
-    def settled(self) -> bool:
-        now = self.clock()
-        with self._lock:
-            return bool(self._pending) and all(
-                sig is not _UNSEEN and now - since >= self.settle
-                for sig, since in self._pending.values()
-            )
-
-    def take(self) -> list[str]:
-        """The settled entries that changed since the last run; they count as seen.
-
-        An entry noted since ``settled()`` said yes (an event racing the loop) stays
-        pending for the next run.
-        """
-        now = self.clock()
-        with self._lock:
-            changed = []
-            for rel, (sig, since) in sorted(self._pending.items()):
-                if sig is _UNSEEN or now - since < self.settle:
-                    continue
-                del self._pending[rel]
-                if sig == self.seen.get(rel):
-                    continue
-                changed.append(rel)
-                if sig is None:
-                    self.seen.pop(rel, None)
-                else:
-                    self.seen[rel] = sig  # type: ignore[assignment]
-            return changed
 
 
 @dataclass
@@ -269,75 +131,6 @@ def snakemake_command(settings: WatchSettings, *extra: str) -> list[str]:
     command += ["--config", f"input_dir={settings.input_dir}"]
     command += [f"results_dir={settings.results_dir}", *settings.overrides]
     return command
-
-
-class WatchLog:
-    """``RESULTS/watch.log``: one tab-separated line per event: its time (ISO 8601, local
-    time with offset; for a run, when it started), its kind (start, waiting, run,
-    unlock, error, stop) and ``key=value`` fields. Echoed on stderr (a service's journal)."""
-
-    def __init__(self, path: Path, echo: IO[str] | None = None) -> None:
-        self.path = path
-        self.echo = echo
-
-    def write(self, kind: str, at: _dt.datetime | None = None, **fields: object) -> None:
-        """One line; ``at`` (default now) is when it happened, e.g. when a run started."""
-        stamp = (at or now()).isoformat(timespec="milliseconds")
-        parts = [stamp, kind] + [f"{k}={_clean(v)}" for k, v in fields.items() if v is not None]
-        line = "\t".join(parts)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-        if self.echo is not None:
-            print(f"ckpk watch: {line}", file=self.echo, flush=True)
-
-
-def now() -> _dt.datetime:
-    return _dt.datetime.now().astimezone()
-
-
-def _clean(value: object) -> str:
-    return " ".join(str(value).split())
-
-
-def describe_files(files: list[str], limit: int = 5) -> str:
-    if not files:
-        return "(start)"
-    shown = ", ".join(files[:limit])
-    return shown + (f" (+{len(files) - limit} more)" if len(files) > limit else "")
-
-
-def ledger_counts(results: Path) -> dict[str, object]:
-    """Files used, rejected and ignored according to RESULTS/ledger.tsv ("-" without one)."""
-    from ckpk.tables import read_tsv
-
-    try:
-        status = read_tsv(results / "ledger.tsv")["status"].value_counts()
-    except (OSError, KeyError, ValueError):
-        return {"used": "-", "rejected": "-", "ignored": "-"}
-    return {
-        "used": int(status.get("ok", 0)),
-        "rejected": int(status.get("rejected", 0)),
-        "ignored": int(status.get("ignored", 0)),
-    }
-
-
-def filesystem_type(path: Path) -> str | None:
-    """The type of the file system holding ``path`` (Linux: /proc/self/mounts)."""
-    try:
-        mounts = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return None
-    target = str(path.resolve())
-    best, kind = "", None
-    for line in mounts:
-        fields = line.split()
-        if len(fields) < 3:
-            continue
-        point = fields[1].encode().decode("unicode_escape")  # \040 for spaces
-        inside = target == point or target.startswith(point.rstrip("/") + "/")
-        if inside and len(point) >= len(best):
-            best, kind = point, fields[2]
-    return kind
 
 
 def acquire_lock(results: Path, input_dir: Path) -> IO[str]:
@@ -528,9 +321,9 @@ class Watcher:
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event) -> None:
-                if event.event_type in _READ_EVENTS:
+                if event.event_type in READ_EVENTS:
                     return
-                if event.is_directory and event.event_type in _FOLDER_NOISE:
+                if event.is_directory and event.event_type in FOLDER_NOISE:
                     return
                 for raw in (event.src_path, getattr(event, "dest_path", "")):
                     path = Path(os.fsdecode(raw)) if raw else None
