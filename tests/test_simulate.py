@@ -222,3 +222,14 @@ def test_refuses_to_overwrite(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError):
         simulate_trial(tmp_path, SimulationSettings(n_subjects=1, events_per_file=1000))
     assert re.search("keep", (tmp_path / "x.txt").read_text())
+
+
+def test_a_process_running_jax_writes_without_forking(tmp_path, recwarn):
+    """Forking a process with JAX's threads running can deadlock (JAX warns at the fork):
+    where the population fit has run, the simulator writes its subjects in turn."""
+    jax = pytest.importorskip("jax")
+    jax.numpy.zeros(1).block_until_ready()  # starts JAX's threads
+    settings = SimulationSettings(n_subjects=2, seed=4, events_per_file=500, workers=2)
+    simulate_trial(tmp_path / "trial", settings)
+    assert not [w for w in recwarn if "fork" in str(w.message)]
+    assert sorted(p.name for p in (tmp_path / "trial" / "flow").iterdir())[:2] == ["S01", "S02"]

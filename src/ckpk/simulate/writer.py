@@ -11,15 +11,15 @@ A few realistic problems are planted (``truth/problems.tsv``): a truncated FCS
 transfer, a tube for a subject who is not enrolled, an instrument default file name
 with no samples.tsv row, a re-acquired tube that duplicates a visit and a stray note.
 ``clinical.tsv`` gives each subject's endpoints (SRI-4 response, CRS grade, DLT), response
-more likely at higher exposure by a rule stated in ``truth/README.txt``. The ``truth/``
-files themselves show up in the ledger as "other" files, as anything unexpected in an
-input folder should.
+more likely at higher exposure (``truth/README.txt``). The ``truth/`` files show up in the
+ledger as "other" files, as anything unexpected in an input folder should.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,7 +143,9 @@ def _write_flow(
     out_dir: Path, subjects: list[Subject], settings: SimulationSettings
 ) -> tuple[list[dict], list[dict]]:
     jobs = [(out_dir, si, subject, settings) for si, subject in enumerate(subjects)]
-    workers = min(settings.workers or os.cpu_count() or 1, len(jobs))
+    # The pool forks: a process that has loaded JAX (threads of its own) could deadlock.
+    wanted = 1 if "jax" in sys.modules else (settings.workers or os.cpu_count() or 1)
+    workers = min(wanted, len(jobs))
     if workers > 1:
         # Drawing 100k events is CPU-bound; subjects are independent random streams,
         # so writing them in parallel gives the same bytes as writing them in turn.
