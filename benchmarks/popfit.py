@@ -19,7 +19,6 @@ import argparse
 import datetime as dt
 import os
 import platform
-import re
 import resource
 import subprocess
 import sys
@@ -28,12 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from readme_block import write_block
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 WORK = HERE / "work"
-BEGIN = "<!-- popfit:begin -->"
-END = "<!-- popfit:end -->"
 
 
 def _demo_tables(results: Path) -> tuple[Path, Path]:
@@ -108,14 +106,6 @@ def bench_calibration(replicates: int, subjects: int) -> dict:
     return {"rows": pd.DataFrame(rows), "errors": pd.DataFrame(errors), "seconds": seconds}
 
 
-def write_readme(lines: list[str]) -> None:
-    readme = HERE / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    block = "\n".join([BEGIN, *lines, END])
-    text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), block, text, flags=re.S)
-    readme.write_text(text, encoding="utf-8")
-
-
 def _lines(demo: dict, cal: dict, args: argparse.Namespace) -> list[str]:
     cpu = platform.processor() or platform.machine()
     rows, errors = cal["rows"], cal["errors"]
@@ -165,7 +155,7 @@ def main() -> None:
     print(f"demo: {demo}", flush=True)
     cal = bench_calibration(args.replicates, args.subjects)
     lines = _lines(demo, cal, args)
-    write_readme(lines)
+    write_block("popfit", lines)
     print("\n".join(lines))
 
 

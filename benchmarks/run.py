@@ -30,12 +30,12 @@ import sys
 import time
 from pathlib import Path
 
+from readme_block import write_block
+
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 WORK = HERE / "work"
 STRATEGY = PROJECT / "resources" / "gating" / "car_t.xml"
-BEGIN = "<!-- results:begin -->"
-END = "<!-- results:end -->"
 
 # Runs in a fresh process: imports, one warm-up run, then the timed runs. Prints JSON.
 GATE_CODE = """
@@ -242,14 +242,6 @@ def bench_qc_plots(folder: Path, files: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def write_readme(lines: list[str]) -> None:
-    readme = HERE / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    block = "\n".join([BEGIN, *lines, END])
-    text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), block, text, flags=re.S)
-    readme.write_text(text, encoding="utf-8")
-
-
 def _gating_rows(events: int, found: dict) -> list[str]:
     ckpk, flowkit, raw = (found[k]["median"] for k in ("ckpk", "flowkit", "numpy"))
     same = "identical on all" if found["identical"] else "**different** on some of"
@@ -314,7 +306,7 @@ def main() -> None:
     ]
     if flow:
         lines += _workflow_rows(flow, qc, args.subjects, args.events)
-    write_readme(lines)
+    write_block("results", lines)
     print("\n".join(lines))
 
 
