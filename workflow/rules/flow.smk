@@ -36,7 +36,9 @@ rule flow_gate_subject:
         qc=report(
             directory(str(RESULTS / "flow" / "qc" / "{subject}")),
             patterns=["{name}.png"],
-            caption="../report/gate_qc.rst",
+            # No caption per figure: Snakemake renders each caption with a link to every
+            # file of the report, so hundreds of captioned QC plots made the report take
+            # most of `make run`. workflow.rst explains these figures once.
             category="QC",
             subcategory="Flow gates {subject}",
         ),

@@ -125,7 +125,7 @@ rule pk_plots:
         fits=report(
             directory(str(RESULTS / "pk" / "plots" / "fits")),
             patterns=["{name}.png"],
-            caption="../report/fit_plot.rst",
+            # Explained once in workflow.rst, not per figure (see flow.smk, flow QC).
             category="PK",
             subcategory="Model fit plots",
         ),
