@@ -368,12 +368,13 @@ def _plant_problems(
     return problems
 
 
-def _dense_truth(curve_fn, end: float) -> tuple[float, float, float]:
-    """Cmax, Tmax and AUC over [0, end] of a true curve on a fine grid."""
-    grid = np.linspace(0.0, end, int(end * 200) + 1)
-    values = np.array([curve_fn(t) for t in grid])
+_TRUTH_GRID = np.linspace(0.0, 28.0, 28 * 200 + 1)  # days, every 0.005 day
+
+
+def _dense_truth(values: np.ndarray) -> tuple[float, float, float]:
+    """Cmax, Tmax and AUC over day 0-28 of a true curve on :data:`_TRUTH_GRID`."""
     i = int(np.argmax(values))
-    return float(values[i]), float(grid[i]), float(np.trapezoid(values, grid))
+    return float(values[i]), float(_TRUTH_GRID[i]), float(np.trapezoid(values, _TRUTH_GRID))
 
 
 def _parameter_truth(subjects: list[Subject]) -> pd.DataFrame:
@@ -402,14 +403,16 @@ def _parameter_truth(subjects: list[Subject]) -> pd.DataFrame:
 def _pk_truth(subjects: list[Subject]) -> pd.DataFrame:
     rows = []
     for s in subjects:
+        # The Stein curves at once; the blood (a scalar model) once per day of the grid.
+        blood = [blood_state(s, t) for t in _TRUTH_GRID]
         curves = {
-            "car_per_ul": lambda t, s=s: float(stein_curve(t, s.kinetics)),
-            "car_pct_cd3": lambda t, s=s: blood_state(s, t).car_pct_cd3,
-            "car_copies_per_ug": lambda t, s=s: true_copies_per_ug(s, t),
-            "b_cells_per_ul": lambda t, s=s: blood_state(s, t).b_cells,
+            "car_per_ul": stein_curve(_TRUTH_GRID, s.kinetics),
+            "car_pct_cd3": np.array([b.car_pct_cd3 for b in blood]),
+            "car_copies_per_ug": stein_curve(_TRUTH_GRID, s.copies_kinetics),
+            "b_cells_per_ul": np.array([b.b_cells for b in blood]),
         }
-        for analyte, fn in curves.items():
-            cmax, tmax, auc = _dense_truth(fn, 28.0)
+        for analyte, values in curves.items():
+            cmax, tmax, auc = _dense_truth(values)
             rows.append(
                 {
                     "subject_id": s.subject_id,
