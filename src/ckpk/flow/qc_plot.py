@@ -259,8 +259,9 @@ class _Frame:
         data.path.parent.mkdir(parents=True, exist_ok=True)
         width, height = self.canvas.get_width_height()
         picture = Image.frombuffer("RGBA", (width, height), self.canvas.buffer_rgba())
-        # Fast zlib level: a third of the encoding time for a PNG a fifth larger.
-        picture.save(data.path, format="png", compress_level=1)
+        # RGB (the figure is opaque) and a fast zlib level: 19 instead of 26 ms per file
+        # and a smaller PNG than RGBA; level 6 takes a third longer for 10 % less.
+        picture.convert("RGB").save(data.path, format="png", compress_level=1)
         return data.path
 
 
