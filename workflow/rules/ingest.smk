@@ -11,6 +11,9 @@ checkpoint demo_simulate:
         str(LOGS / "demo_simulate.log"),
     benchmark:
         str(LOGS / "benchmarks" / "demo_simulate.tsv")
+    # First: every other job waits for the demo except the strategy's plan, which can
+    # run beside the ingest jobs after it.
+    priority: 10
     conda:
         "../envs/ckpk.yaml"
     threads: workflow.cores
