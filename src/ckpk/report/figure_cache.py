@@ -14,58 +14,12 @@ empties a rule's output folders before the job, so the figures cannot be kept th
 
 from __future__ import annotations
 
-import hashlib
-import math
 import os
 import shutil
-from collections.abc import Callable, Mapping
-from functools import cache
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import pandas as pd
-
-import ckpk
-
-
-@cache
-def _code_digest() -> str:
-    """ckpk's own source and the plotting library's version: new code, new figures."""
-    import matplotlib
-
-    digest = hashlib.sha256(f"{ckpk.__version__} {matplotlib.__version__}".encode())
-    package = Path(ckpk.__file__).parent
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def _feed(digest: Any, value: object) -> None:
-    """Everything a figure is drawn from, in a form whose bytes change when it does."""
-    if isinstance(value, pd.DataFrame):
-        # Values, not the index: a subject's rows keep their data, but not their row
-        # numbers, when another subject gains a row.
-        digest.update(repr((list(map(str, value.columns)), list(map(str, value.dtypes)))).encode())
-        digest.update(pd.util.hash_pandas_object(value, index=False).to_numpy().tobytes())
-    elif isinstance(value, pd.Series):
-        _feed(digest, value.to_frame())
-    elif isinstance(value, Mapping):
-        digest.update(b"{")
-        for key in sorted(value, key=str):
-            _feed(digest, str(key))
-            _feed(digest, value[key])
-        digest.update(b"}")
-    elif isinstance(value, list | tuple):
-        digest.update(b"[")
-        for item in value:
-            _feed(digest, item)
-        digest.update(b"]")
-    elif isinstance(value, float | np.floating) and math.isnan(value):
-        digest.update(b"nan;")
-    else:
-        digest.update(f"{type(value).__name__}:{value!r};".encode())
+from ckpk.digest import content_key
 
 
 class FigureCache:
@@ -92,10 +46,10 @@ class FigureCache:
         if self.folder is None:
             self.drawn += 1
             return draw(*args, **kwargs)
-        digest = hashlib.sha256(_code_digest().encode())
         data = args if shown is None else shown
-        _feed(digest, [Path(path).name, *(a for a in data if a is not path), kwargs])
-        key = digest.hexdigest()
+        key = content_key(
+            [Path(path).name, *(a for a in data if a is not path), kwargs], ("matplotlib",)
+        )
         self.used.add(key)
         cached = self.folder / f"{key}.png"
         if cached.is_file():
