@@ -32,7 +32,8 @@ import pytest
 from ckpk.cli import build_parser
 from ckpk.pk.kinetics import SteinParameters, stein_auc, stein_curve
 from ckpk.pk.model import fit_table
-from ckpk.pk.population import MIN_SUBJECTS, fit_population
+from ckpk.pk.population import MIN_SUBJECTS, chosen_analytes, fit_population
+from ckpk.pk.population_cache import PopulationCache
 from ckpk.pk.population_data import NON_RESPONDER, dose_covariate, population_data
 from ckpk.pk.population_mcmc import DEFAULT_SEED, diagnostics, passes
 from ckpk.pk.population_predict import Individual, auc, curve
@@ -85,6 +86,96 @@ def test_non_responders_are_left_out_with_the_reason() -> None:
     data = population_data(table, sim.subjects, "car_per_ul")
     assert "P001" not in data.subjects and data.left_out == {"P001": NON_RESPONDER}
     assert data.n_subjects == 7 and np.all(np.diff(data.subject_index) >= 0)
+
+
+def _as_analytes(table: pd.DataFrame, counts: dict[str, int]) -> pd.DataFrame:
+    """The first ``counts[analyte]`` subjects of ``table`` again under each analyte."""
+    ids = sorted(set(table["subject_id"]))
+    parts = []
+    for analyte, n in counts.items():
+        part = table[table["subject_id"].isin(ids[:n])].copy()
+        part["analyte"] = analyte
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_primary_analyte_is_qpcr_when_enough_subjects_else_flow() -> None:
+    sim = simulate_population(MIN_SUBJECTS + 2, seed=4)
+    rich = _as_analytes(
+        sim.concentrations, {"car_copies_per_ug": 8, "car_per_ul": 8, "car_pct_cd3": 8}
+    )
+    assert chosen_analytes(rich, sim.subjects, "primary") == ["car_copies_per_ug"]
+    assert chosen_analytes(rich, sim.subjects, "all") == [
+        "car_copies_per_ug",
+        "car_pct_cd3",
+        "car_per_ul",
+    ]
+    assert chosen_analytes(rich, sim.subjects, ["car_pct_cd3"]) == ["car_pct_cd3"]
+    # Too few qPCR subjects for a fit: the flow count is the primary analyte.
+    few_qpcr = _as_analytes(sim.concentrations, {"car_copies_per_ug": 3, "car_per_ul": 8})
+    assert chosen_analytes(few_qpcr, sim.subjects, "primary") == ["car_per_ul"]
+    # None has enough: the first present is chosen, so that its rows say why not.
+    few = _as_analytes(sim.concentrations, {"car_copies_per_ug": 3, "car_pct_cd3": 2})
+    assert chosen_analytes(few, sim.subjects, "primary") == ["car_copies_per_ug"]
+    with pytest.raises(ValueError, match="primary, all"):
+        chosen_analytes(rich, sim.subjects, "first")
+
+
+def test_cli_analytes_argument() -> None:
+    parse = build_parser().parse_args
+    assert parse(["popfit", "c.tsv", "-o", "o"]).analytes == "primary"
+    assert parse(["popfit", "c.tsv", "-o", "o", "--analytes", "all"]).analytes == "all"
+    listed = parse(["popfit", "c.tsv", "-o", "o", "--analytes", "car_per_ul,car_pct_cd3"])
+    assert listed.analytes == ["car_per_ul", "car_pct_cd3"]
+    with pytest.raises(SystemExit):
+        parse(["popfit", "c.tsv", "-o", "o", "--analytes", "cd19"])
+
+
+def test_cache_key_follows_values_not_row_numbers(tmp_path: Path) -> None:
+    sim = simulate_population(MIN_SUBJECTS, seed=4)
+    table, sheet = sim.concentrations, sim.subjects
+    key = PopulationCache.key("car_per_ul", table, sheet, 28.0, 1)
+    moved = table.copy()
+    moved.index = moved.index + 100  # same readings, other row numbers
+    assert PopulationCache.key("car_per_ul", moved, sheet, 28.0, 1) == key
+    changed = table.copy()
+    row = changed.index[changed["value"].notna()][0]
+    changed.loc[row, "value"] = float(changed.loc[row, "value"]) * 1.01
+    other_dose = sheet.copy()
+    other_dose.loc[other_dose.index[0], "dose"] = 1.0
+    for other in (
+        PopulationCache.key("car_per_ul", changed, sheet, 28.0, 1),
+        PopulationCache.key("car_per_ul", table, other_dose, 28.0, 1),
+        PopulationCache.key("car_per_ul", table, sheet, 14.0, 1),
+        PopulationCache.key("car_per_ul", table, sheet, 28.0, 2),
+        PopulationCache.key("car_pct_cd3", table, sheet, 28.0, 1),
+    ):
+        assert other != key
+
+
+def test_cache_gives_back_rows_and_figures_and_keeps_one_run(tmp_path: Path) -> None:
+    figure = tmp_path / "vpc_car_per_ul.png"
+    figure.write_bytes(b"\x89PNG not really")
+    rows = [
+        {"parameter": "cmax", "estimate": np.float64(1.5), "converged": np.bool_(True)},
+        {"parameter": "beta", "estimate": math.nan, "converged": False, "flags": None},
+        {"parameter": "n", "estimate": np.int64(7), "converged": True, "flags": "µ text"},
+    ]
+    cache = PopulationCache(tmp_path / "cache")
+    assert cache.get("k1") is None
+    cache.put("k1", rows, rows[:1], "line", [figure])
+    kept = PopulationCache(tmp_path / "cache").get("k1")
+    assert kept is not None and kept.log_line == "line"
+    expected = pd.DataFrame(rows)
+    pd.testing.assert_frame_equal(pd.DataFrame(kept.population), expected)
+    assert [f.name for f in kept.figures] == [figure.name]
+    assert kept.figures[0].read_bytes() == figure.read_bytes()
+    # A later run that uses only another entry removes this one.
+    later = PopulationCache(tmp_path / "cache")
+    later.put("k2", rows, rows, "other", [])
+    (tmp_path / "cache" / "k3.123.part").mkdir()  # left by a crashed run
+    later.prune()
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["k2"]
 
 
 def test_too_few_subjects_give_empty_rows_with_the_reason() -> None:
@@ -209,22 +300,39 @@ def test_a_fit_that_fails_its_checks_reports_nothing() -> None:
 
 @pytest.mark.workflow
 @pytest.mark.xdist_group("popfit")
-def test_cli_twice_writes_identical_bytes(tmp_path: Path) -> None:
+def test_cli_and_cached_refit_write_identical_bytes(tmp_path: Path) -> None:
+    """The CLI, a second fit and the cached fit give byte-identical tables and figures."""
+    from ckpk.pk.population_io import run_popfit
+
     sim = simulate_population(MIN_SUBJECTS + 2, seed=5)
     concentrations = tmp_path / "concentrations.tsv"
     subjects = tmp_path / "subjects.tsv"
     sim.concentrations.to_csv(concentrations, sep="\t", index=False)
     sim.subjects.to_csv(subjects, sep="\t", index=False)
-    outputs = []
-    for run in ("a", "b"):
+    command = [sys.executable, "-m", "ckpk.cli", "popfit", str(concentrations)]
+    command += ["--subjects", str(subjects), "-o", str(tmp_path / "cli")]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    outputs, logs = [tmp_path / "cli"], []
+    for run in ("fitted", "cached"):
         out = tmp_path / run
-        command = [sys.executable, "-m", "ckpk.cli", "popfit", str(concentrations)]
-        command += ["--subjects", str(subjects), "-o", str(out)]
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr[-3000:]
+        logs.append(
+            run_popfit(
+                concentrations,
+                subjects,
+                out / "population_fit.tsv",
+                out / "population_subjects.tsv",
+                out / "plots",
+                cache_dir=tmp_path / "cache",
+            )
+        )
         outputs.append(out)
-    for name in ("population_fit.tsv", "population_subjects.tsv"):
-        assert (outputs[0] / name).read_bytes() == (outputs[1] / name).read_bytes(), name
+    assert "cached fit" not in logs[0][0] and "cached fit" in logs[1][0]
     figures = sorted(p.name for p in (outputs[0] / "plots").glob("*.png"))
     assert "vpc_car_per_ul.png" in figures and "gof_car_per_ul.png" in figures
     assert sum(name.startswith("subject_") for name in figures) == MIN_SUBJECTS + 2
+    names = ["population_fit.tsv", "population_subjects.tsv", *(f"plots/{f}" for f in figures)]
+    for other in outputs[1:]:
+        assert sorted(p.name for p in (other / "plots").glob("*.png")) == figures
+        for name in names:
+            assert (outputs[0] / name).read_bytes() == (other / name).read_bytes(), name

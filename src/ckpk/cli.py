@@ -236,7 +236,23 @@ def _cmd_popfit(args: argparse.Namespace) -> None:
         out / "plots",
         end=args.end,
         seed=args.seed,
+        analytes=args.analytes,
     )
+
+
+def _analytes(text: str) -> str | list[str]:
+    """``primary``, ``all`` or a comma-separated list of CAR T analytes."""
+    if text in ("primary", "all"):
+        return text
+    from ckpk.pk.concentrations import CAR_T_ANALYTES as known
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected primary, all or analytes among {', '.join(known)}; got {text!r}"
+        )
+    return names
 
 
 def _add_popfit(commands: Any) -> None:
@@ -263,6 +279,14 @@ def _add_popfit(commands: Any) -> None:
         type=_positive_day,
         default=DEFAULT_PARTIAL_AUC_END,
         help="end day of the AUC, written as column auc_0_END (default %(default)g)",
+    )
+    popfit.add_argument(
+        "--analytes",
+        type=_analytes,
+        default="primary",
+        help="which CAR T analytes to fit: primary (the default: qPCR copies/µg, else "
+        "CAR+ cells/µL, else %% CD3+, the first with 6 fitted subjects), all, or a "
+        "comma-separated list",
     )
     popfit.add_argument(
         # ckpk.pk.population_mcmc.DEFAULT_SEED, written out so that --help stays instant.

@@ -33,12 +33,17 @@ rule pk_popfit:
     conda:
         "../envs/ckpk.yaml"
     # The 4 chains run on 4 virtual CPU devices, so the fit keeps 2 cores busy
-    # (benchmarks/README.md, "Population fit").
+    # (benchmarks/README.md, "Population fit"). Declared as one thread and run beside
+    # the small PK jobs, it took longer: its chains and those jobs slowed each other.
     threads: 2
     resources:
         mem_mb=3000,
         runtime=60,
     params:
         end=config["nca"]["partial_auc_end"],
+        analytes=config["population"]["analytes"],
+        # An analyte whose readings are unchanged since the last run is taken from here
+        # (ckpk.pk.population_cache): a new FCS file does not refit the qPCR analyte.
+        cache=str(RESULTS / ".cache" / "popfit"),
     script:
         "../scripts/pk_popfit.py"

@@ -14,4 +14,6 @@ run_popfit(
     sm.output.subjects,
     sm.output.plots,
     end=sm.params.end,
+    analytes=sm.params.analytes,
+    cache_dir=sm.params.cache,
 )

@@ -13,7 +13,9 @@ The rule is in docs/rules.md, "Population kinetics". The steps have a module eac
   from the draws (plots: :mod:`ckpk.report.population_plots`).
 
 An analyte is fitted when at least :data:`MIN_SUBJECTS` subjects have a quantifiable
-reading; otherwise its rows say why not.
+reading; otherwise its rows say why not. Which analytes are fitted is a choice
+(:func:`chosen_analytes`): by default only the primary one, the first of
+:data:`PRIMARY_ORDER` with enough subjects.
 """
 
 from __future__ import annotations
@@ -43,11 +45,22 @@ from ckpk.pk.population_tables import (
 #: than a factor of 4 even when the curves are known exactly, and the model has five.
 MIN_SUBJECTS = 6
 
+#: The primary analyte is the first of these with :data:`MIN_SUBJECTS` fitted subjects.
+#: Transgene copies by qPCR first: the measure CAR T population kinetics is modelled on
+#: (Stein et al. 2019, CPT Pharmacometrics Syst Pharmacol 8:285; the tisagenlecleucel
+#: and axicabtagene models likewise), then absolute CAR+ cells/µL, then % of CD3+ (a
+#: ratio that also moves with the T cells around it).
+PRIMARY_ORDER = ("car_copies_per_ug", "car_per_ul", "car_pct_cd3")
+#: ``population.analytes`` (and ``ckpk popfit --analytes``) besides a list of analytes.
+ANALYTE_CHOICES = ("primary", "all")
+
 __all__ = [
     "FIT_COLUMNS",
     "MIN_SUBJECTS",
+    "PRIMARY_ORDER",
     "AnalyteFit",
     "PopulationFit",
+    "chosen_analytes",
     "fit_population",
     "subject_columns",
 ]
@@ -149,19 +162,37 @@ def fit_analyte(
     return AnalyteFit(data, samples, "", rows, per_subject + left_out, time.perf_counter() - start)
 
 
+def chosen_analytes(
+    profiles: pd.DataFrame, subjects: pd.DataFrame | None, choice: str | Sequence[str]
+) -> list[str]:
+    """The CAR T analytes of ``profiles`` to fit: ``all`` of them, the ``primary`` one (the
+    first of :data:`PRIMARY_ORDER` with :data:`MIN_SUBJECTS` fitted subjects, else the first
+    present, whose rows then say why it is not fitted), or those named."""
+    present = sorted(set(profiles["analyte"].astype(str)))
+    if choice == "all":
+        return present
+    if isinstance(choice, str) and choice != "primary":
+        raise ValueError(f"analytes: {choice!r} is not one of primary, all or a list")
+    if choice != "primary":
+        return [a for a in present if a in set(choice)]
+    ordered = [a for a in PRIMARY_ORDER if a in present]
+    for analyte in ordered:
+        if population_data(profiles, subjects, analyte).n_subjects >= MIN_SUBJECTS:
+            return [analyte]
+    return ordered[:1]
+
+
 def fit_population(
     concentrations: pd.DataFrame,
     subjects: pd.DataFrame | None = None,
     end: float = DEFAULT_PARTIAL_AUC_END,
     seed: int = DEFAULT_SEED,
-    analytes: Sequence[str] | None = None,
+    analytes: str | Sequence[str] = "all",
 ) -> PopulationFit:
     """One population fit per CAR T analyte of a concentrations table (``subjects``: the
-    subject sheet, for dose levels and doses). ``analytes`` limits the fits to those."""
+    subject sheet, for dose levels and doses); ``analytes`` as :func:`chosen_analytes`."""
     profiles = car_t_profiles(validate_concentrations(concentrations))
-    names = sorted(set(profiles["analyte"].astype(str)))
-    if analytes is not None:
-        names = [a for a in names if a in set(analytes)]
+    names = chosen_analytes(profiles, subjects, analytes)
     result = PopulationFit(end=end, seed=seed)
     for analyte in names:
         data = population_data(profiles, subjects, analyte)

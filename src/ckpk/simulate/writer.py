@@ -368,13 +368,8 @@ def _plant_problems(
     return problems
 
 
-_TRUTH_GRID = np.linspace(0.0, 28.0, 28 * 200 + 1)  # days, every 0.005 day
-
-
-def _dense_truth(values: np.ndarray) -> tuple[float, float, float]:
-    """Cmax, Tmax and AUC over day 0-28 of a true curve on :data:`_TRUTH_GRID`."""
-    i = int(np.argmax(values))
-    return float(values[i]), float(_TRUTH_GRID[i]), float(np.trapezoid(values, _TRUTH_GRID))
+# Cmax, Tmax and AUC(0-28) of the true curves are taken on this grid (days, every 0.005).
+_TRUTH_GRID = np.linspace(0.0, 28.0, 28 * 200 + 1)
 
 
 def _parameter_truth(subjects: list[Subject]) -> pd.DataFrame:
@@ -403,8 +398,7 @@ def _parameter_truth(subjects: list[Subject]) -> pd.DataFrame:
 def _pk_truth(subjects: list[Subject]) -> pd.DataFrame:
     rows = []
     for s in subjects:
-        # The Stein curves at once; the blood (a scalar model) once per day of the grid.
-        blood = [blood_state(s, t) for t in _TRUTH_GRID]
+        blood = [blood_state(s, t) for t in _TRUTH_GRID]  # a scalar model: once per day
         curves = {
             "car_per_ul": stein_curve(_TRUTH_GRID, s.kinetics),
             "car_pct_cd3": np.array([b.car_pct_cd3 for b in blood]),
@@ -412,16 +406,16 @@ def _pk_truth(subjects: list[Subject]) -> pd.DataFrame:
             "b_cells_per_ul": np.array([b.b_cells for b in blood]),
         }
         for analyte, values in curves.items():
-            cmax, tmax, auc = _dense_truth(values)
+            peak = int(np.argmax(values))
             rows.append(
                 {
                     "subject_id": s.subject_id,
                     "dose_level": s.dose_level,
                     "analyte": analyte,
                     "responder": s.responder,
-                    "cmax": cmax,
-                    "tmax": tmax,
-                    "auc_0_28": auc,
+                    "cmax": float(values[peak]),
+                    "tmax": float(_TRUTH_GRID[peak]),
+                    "auc_0_28": float(np.trapezoid(values, _TRUTH_GRID)),
                     "single_platform": s.single_platform,
                     "vcn": s.vcn,
                     "nucleated_per_ul": s.nucleated_per_ul,
