@@ -140,7 +140,10 @@ def simulate_events(
     events = events[rng.permutation(len(events))]
 
     # Detection: spillover mixes the true fluorescence, then detector noise.
-    fl = events[:, 3:] @ SPILLOVER
+    # numpy's own loops, not BLAS (`@`): OpenBLAS threads spin after every call and took
+    # the CPU of the simulator's other worker processes (two workers were slower than
+    # one); the bytes written are the same.
+    fl = np.einsum("ij,jk->ik", events[:, 3:], SPILLOVER)
     noise_sd = np.sqrt(DETECTOR_NOISE_SD**2 + PHOTON_NOISE * np.clip(fl, 0.0, None))
     fl = fl + rng.normal(0.0, 1.0, fl.shape) * noise_sd
     events[:, 3:] = fl
