@@ -305,6 +305,8 @@ def test_workbook_and_parquet_copies(workflow_run) -> None:
     assert "tmax [day]" in nca_header and "cmax [U]" in nca_header
     tables = sorted(p for p in results.rglob("*.tsv") if not {"logs", "batches"} & set(p.parts))
     tables = [p for p in tables if "provenance" not in p.parts]
+    # Provenance is rewritten beside the exports, not before them: never read by them.
+    assert not (results / "parquet" / "provenance").exists()
     for source in tables:
         copy = results / "parquet" / source.relative_to(results).with_suffix(".parquet")
         assert copy.is_file(), source

@@ -85,8 +85,10 @@ def _cell(value: object) -> object:
 
 
 def results_tables(results: Path) -> list[Path]:
-    """Every results table (``*.tsv``), without logs and per-subject working files."""
-    skip = ("logs", "batches", "parquet")
+    """Every results table (``*.tsv``), without logs, per-subject working files and the
+    run's provenance. Provenance is written beside the exports (rule report_provenance),
+    not before them: reading it here raced with its rewriting."""
+    skip = ("logs", "batches", "parquet", "provenance")
     return sorted(
         p
         for p in results.rglob("*.tsv")
