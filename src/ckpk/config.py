@@ -75,6 +75,9 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> dict[
             message = error.message
             if error.validator == "additionalProperties":
                 message = "unknown key (check its spelling against config/README.md)"
+            elif error.validator in ("oneOf", "anyOf") and "description" in error.schema:
+                # "not valid under any of the given schemas" says nothing to a reader.
+                message = f"{error.instance!r} is not {error.schema['description']}"
             lines.append(f"config key {_key_name(error)}: {message}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
     return config
