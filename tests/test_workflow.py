@@ -53,6 +53,18 @@ def workflow_run(small_trial: Path, tmp_path_factory) -> tuple[Path, subprocess.
     return results, proc
 
 
+@pytest.fixture(scope="module")
+def workflow_report(small_trial: Path, workflow_run) -> Path:
+    """Snakemake's report of that run, generated once for the tests that read it."""
+    results, _ = workflow_run
+    report = results.parent / "report.html"
+    proc = run_snakemake(
+        f"input_dir={small_trial}", f"results_dir={results}", "--report", str(report)
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return report
+
+
 def test_ledger_accounts_for_every_file(small_trial: Path, workflow_run) -> None:
     results, _ = workflow_run
     ledger = read_tsv(results / "ledger.tsv")
@@ -134,14 +146,10 @@ def test_pk_tables_written(workflow_run) -> None:
     assert len(list((results / "pk" / "plots" / "fits").glob("*.png"))) == len(pairs)
 
 
-def test_no_patient_identity_in_results_or_report(small_trial: Path, workflow_run) -> None:
+def test_no_patient_identity_in_results_or_report(workflow_run, workflow_report) -> None:
     """Free-text FCS keywords ($SRC, $COM, $CELLS, $OP, PATIENT ID) hold a planted name."""
     results, _ = workflow_run
-    report = results.parent / "report.html"
-    proc = run_snakemake(
-        f"input_dir={small_trial}", f"results_dir={results}", "--report", str(report)
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = workflow_report
     files = [p for p in results.rglob("*") if p.is_file()] + [report]
     assert len(files) > 50
     for path in files:
@@ -316,16 +324,11 @@ def test_workbook_and_parquet_copies(workflow_run) -> None:
         pd.testing.assert_frame_equal(parquet, tsv, check_dtype=True)
 
 
-def test_report_has_every_category_and_plot_kind(small_trial: Path, workflow_run) -> None:
+def test_report_has_every_category_and_plot_kind(workflow_run, workflow_report) -> None:
     import json
 
     results, _ = workflow_run
-    report = results.parent / "report_categories.html"
-    proc = run_snakemake(
-        f"input_dir={small_trial}", f"results_dir={results}", "--report", str(report)
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    text = report.read_text(encoding="utf-8")
+    text = workflow_report.read_text(encoding="utf-8")
     start = text.index("var categories = ") + len("var categories = ")
     categories = json.loads(text[start : text.index(";\n", start)])
     assert {"Flow", "qPCR", "PK", "PD", "QC", "Provenance"} <= set(categories)
