@@ -51,8 +51,6 @@ MIN_SUBJECTS = 6
 #: and axicabtagene models likewise), then absolute CAR+ cells/µL, then % of CD3+ (a
 #: ratio that also moves with the T cells around it).
 PRIMARY_ORDER = ("car_copies_per_ug", "car_per_ul", "car_pct_cd3")
-#: ``population.analytes`` (and ``ckpk popfit --analytes``) besides a list of analytes.
-ANALYTE_CHOICES = ("primary", "all")
 
 __all__ = [
     "FIT_COLUMNS",
